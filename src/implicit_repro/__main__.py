@@ -1,0 +1,3 @@
+from implicit_repro.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""Command line of the pipeline: one subcommand per kind of Snakemake job.
+
+    python -m implicit_repro generate --paper anil2022 --task prefix_sums --bits 16 --count 10000 --out F
+    python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
+    python -m implicit_repro evaluate --spec JSON --model F --out F --threads N
+    python -m implicit_repro report   ITEM --metrics F... --papers F --scale S --out-stem STEM
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from implicit_repro.errors import ReproError
+
+
+def _threads(n: int) -> None:
+    # Exactly the rule's `threads`, so `--cores` bounds the machine's load.
+    torch.set_num_threads(n)
+    torch.set_num_interop_threads(1)
+
+
+def cmd_generate(args) -> None:
+    from implicit_repro.data import prefix_sums
+    from implicit_repro.data.store import save_dataset
+    from implicit_repro.seeding import derive_seed, generator
+
+    parts = (args.paper, args.task, "data", args.bits)
+    tensors = prefix_sums.generate(args.bits, args.count, generator(*parts))
+    save_dataset(args.out, tensors, {"task": args.task, "bits": args.bits, "seed": derive_seed(*parts)})
+
+
+def cmd_train(args) -> None:
+    from implicit_repro.train import TrainJob, train
+
+    _threads(args.threads)
+    train(TrainJob(json.loads(args.spec), Path(args.data), Path(args.model_out), Path(args.log_out)),
+          device=_device(args.device))
+
+
+def cmd_evaluate(args) -> None:
+    from implicit_repro.evaluate import EvalJob, evaluate
+
+    _threads(args.threads)
+    evaluate(EvalJob(json.loads(args.spec), Path(args.model), Path(args.out)))
+
+
+def cmd_report(args) -> None:
+    from implicit_repro.results import anil2022, readme, scorecard
+    from implicit_repro.results.collect import load_records
+    from implicit_repro.results.reported import load_papers
+
+    papers = load_papers(args.papers)
+    records = load_records(args.metrics)
+    if args.item == "table_interventions":
+        anil2022.table_interventions(records, papers["anil2022"]["reported"].get(args.item, []), args.scale,
+                                     args.out_stem)
+    elif args.item == "fig_upward_generalization":
+        anil2022.fig_upward_generalization(records, args.scale, args.out_stem)
+    elif args.item == "readme":
+        from implicit_repro.choices import choices_markdown
+        from implicit_repro.io import write_text
+
+        cfg = json.loads(args.config)
+        card = scorecard.scorecard_frame(scorecard.anil2022_scorecard(records))
+        write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
+        text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg))
+        write_text(args.out_stem + ".md", text)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="implicit_repro", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write one seeded dataset file")
+    g.add_argument("--paper", required=True)
+    g.add_argument("--task", required=True, choices=["prefix_sums"])
+    g.add_argument("--bits", type=int, required=True)
+    g.add_argument("--count", type=int, required=True)
+    g.add_argument("--out", required=True)
+    g.set_defaults(func=cmd_generate)
+
+    t = sub.add_parser("train", help="train one model (resumes from its epoch checkpoint)")
+    t.add_argument("--spec", required=True, help="the job's parameters as JSON")
+    t.add_argument("--data", required=True)
+    t.add_argument("--model-out", required=True)
+    t.add_argument("--log-out", required=True)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate one trained model on every split")
+    e.add_argument("--spec", required=True)
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("report", help="build one item of paper_results/ or figures/")
+    r.add_argument("item", choices=["table_interventions", "fig_upward_generalization", "readme"])
+    r.add_argument("--metrics", nargs="+", required=True)
+    r.add_argument("--papers", default="config/papers.yaml")
+    r.add_argument("--scale", required=True)
+    r.add_argument("--out-stem", required=True)
+    r.add_argument("--produced", nargs="*", default=[], help="paper/item ids produced (readme)")
+    r.add_argument("--config", default="{}", help="resolved config as JSON (readme)")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Seeded dataset generators and the on-disk dataset format."""

@@ -1,0 +1,97 @@
+"""One evaluation job: accuracy per test-time iteration, residuals and AA on every split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from implicit_repro.checkpoint import load_checkpoint
+from implicit_repro.data.store import load_dataset
+from implicit_repro.io import write_json
+from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
+from implicit_repro.seeding import generator
+from implicit_repro.sweep import batched_sweep
+from implicit_repro.tasks import get_task
+from implicit_repro.train import make_model
+
+IN_DISTRIBUTION = "in_distribution"
+
+
+@dataclass
+class EvalJob:
+    spec: dict  # the training spec plus "eval" and "splits" ([[split name, data path], ...])
+    model_path: Path
+    out_path: Path
+
+
+def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``eval.n_examples`` test examples of a split; in-distribution ones come from the
+    part of the training length that training did not see."""
+    task = get_task(spec["task"])
+    inputs, targets = data["inputs"], data["targets"]
+    if split == IN_DISTRIBUTION:
+        n_train = int(len(inputs) * spec["data"]["train_fraction"])
+        inputs, targets = inputs[n_train:], targets[n_train:]
+    n = spec["eval"]["n_examples"]
+    return task.model_input(inputs[:n]), task.target(targets[:n])
+
+
+def evaluate(job: EvalJob) -> dict:
+    spec, cfg = job.spec, job.spec["eval"]
+    ckpt = load_checkpoint(job.model_path)
+    result = {
+        "paper": spec["paper"], "task": spec["task"], "intervention": spec["intervention"],
+        "seed": spec["seed"], "status": ckpt["status"], "train_iters": spec["train"]["iters"],
+        "max_iters": cfg["max_iters"], "aa_iters": cfg["aa_iters"],
+        "split_order": [name for name, _ in spec["splits"]], "splits": {},
+    }
+    if ckpt["status"] != "ok":
+        write_json(job.out_path, result)  # a diverged run is a result: recorded, not evaluated
+        return result
+    model = make_model(spec)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    task = get_task(spec["task"])
+    for split, path in spec["splits"]:
+        x, y = split_examples(spec, split, load_dataset(path))
+        sweep = batched_sweep(model, task, x, y, cfg["max_iters"], cfg["batch_size"])
+        result["splits"][split] = {
+            "n_examples": len(x),
+            "accuracy": sweep["correct"].float().mean(1).tolist(),
+            "residual_median": sweep["residual"].median(1).values.tolist(),
+            **_alignment(model, task, x, y, cfg, spec, split),
+        }
+    write_json(job.out_path, _finite_or_none(result))
+    return result
+
+
+def _alignment(model, task, x, y, cfg, spec, split) -> dict:
+    n = min(cfg["aa_examples"], len(x))
+    xs, ys = x[:n], y[:n]
+    g = generator(spec["paper"], spec["task"], "aa", spec["seed"], split)
+    per_example = asymptotic_alignment(model.step, xs, model.initial_state(xs), cfg["aa_iters"], g)
+    with torch.no_grad():
+        logits = model(xs, cfg["aa_iters"])  # from the default init, after the AA budget
+    correct = task.correct(logits, ys)
+    b = min(cfg["aa_pairs_batch"], n)
+    pairs = all_pairs_alignment(model.step, xs[:b], model.initial_state(xs[:b]), cfg["aa_iters"])
+    return {
+        "aa": per_example.mean().item(),
+        "aa_all_pairs": pairs.mean().item(),
+        "aa_per_example": per_example.tolist(),
+        "correct_at_aa_iters": correct.tolist(),
+    }
+
+
+def _finite_or_none(node):
+    """JSON has no NaN; write null so every reader sees a missing value the same way."""
+    if isinstance(node, dict):
+        return {k: _finite_or_none(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_finite_or_none(v) for v in node]
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    return node

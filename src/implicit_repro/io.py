@@ -1,0 +1,73 @@
+"""Atomic writes and safe loads.
+
+Every file the pipeline produces goes through a temporary name in the same folder and an
+``os.replace``, so a killed job never leaves a half-written file behind under the real name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    # Through a buffer: torch names the archive after the file, and the temporary name is random,
+    # so saving to it directly would make equal contents differ in bytes.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def load_torch(path: str | os.PathLike, kind: str, error: type[Exception]) -> Any:
+    """Load a tensor file without unpickling arbitrary objects; name the file if it is broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {kind} file not found. Regenerate it with `snakemake --cores 2 {path}`.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise error(
+            f"{path}: corrupt or not a {kind} file ({type(exc).__name__}: {exc}). "
+            f"Delete it and rerun `snakemake --cores 2 {path}` to regenerate it."
+        ) from exc

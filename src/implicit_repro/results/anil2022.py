@@ -1,0 +1,94 @@
+"""Items of anil2022 built from evaluation metrics."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from implicit_repro.interventions import get_intervention
+from implicit_repro.results.collect import curve_frame, summary_frame
+from implicit_repro.results.output import save_figure, write_table
+from implicit_repro.results.reported import attach_reported
+
+PAPER = "anil2022"
+METRICS = {
+    "acc_at_train_iters": "accuracy at the training budget",
+    "acc_at_max_iters": "accuracy at the largest test-time budget",
+    "aa": "AA (Algorithm 1)",
+    "aa_all_pairs": "AA (all pairs)",
+}
+
+
+def split_order(records: list[dict]) -> list[str]:
+    """Splits in the config's order: in-distribution first, then harder and harder ones."""
+    return records[0]["split_order"] if records else []
+
+
+def table_interventions(records: list[dict], reported: list[dict], scale: str, stem: str) -> pd.DataFrame:
+    summary = summary_frame(records)
+    counts = summary.drop_duplicates(["task", "intervention", "seed"]).groupby(["task", "intervention"])
+    n_total = counts.size().rename("n_models")
+    n_diverged = counts["status"].apply(lambda s: int((s != "ok").sum())).rename("n_diverged")
+    ok = summary[summary["status"] == "ok"]
+    long = ok.melt(
+        id_vars=["task", "intervention", "seed", "split"], value_vars=list(METRICS), var_name="metric"
+    )
+    frame = (
+        long.groupby(["task", "intervention", "split", "metric"], sort=False)["value"]
+        .agg(reproduced="mean", reproduced_std="std", n_evaluated="count")
+        .reset_index()
+        .join(n_total, on=["task", "intervention"])
+        .join(n_diverged, on=["task", "intervention"])
+    )
+    frame.insert(0, "paper", PAPER)
+    frame.insert(3, "effect", frame["intervention"].map(lambda i: get_intervention(i).effect))
+    frame = attach_reported(frame, reported, keys=["task", "intervention", "split", "metric"])
+    frame["scale"] = scale
+    write_table(frame, _display(frame, split_order(records)), stem, _caption(scale))
+    return frame
+
+
+def _display(frame: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
+    cell = frame.assign(text=frame["reproduced"].map("{:.3f}".format) + " ± "
+                        + frame["reproduced_std"].fillna(0).map("{:.3f}".format))
+    short = {"acc_at_train_iters": "acc@train", "acc_at_max_iters": "acc@max", "aa": "AA",
+             "aa_all_pairs": "AA pairs"}
+    wide = cell.pivot_table(index=["task", "intervention", "effect", "n_models", "n_diverged"],
+                            columns=["split", "metric"], values="text", aggfunc="first")
+    columns = [(s, m) for s in splits for m in short if (s, m) in wide.columns]
+    wide = wide[columns]
+    wide.columns = [f"{s} {short[m]}" for s, m in columns]
+    return wide.reset_index()
+
+
+def _caption(scale: str) -> str:
+    return (
+        f"anil2022 interventions: accuracy and asymptotic alignment per split, mean ± std over seeds "
+        f"(scale: {scale}). The paper reports no numbers for this item (reported: unknown)."
+    )
+
+
+def fig_upward_generalization(records: list[dict], scale: str, stem: str) -> pd.DataFrame:
+    curves = curve_frame(records)
+    tasks, splits = sorted(curves["task"].unique()), split_order(records)
+    fig, axes = plt.subplots(len(tasks), len(splits), figsize=(4 * len(splits), 3.2 * len(tasks)),
+                             squeeze=False, sharey=True)
+    train_iters = {r["task"]: r["train_iters"] for r in records}
+    for row, task in enumerate(tasks):
+        for col, split in enumerate(splits):
+            ax = axes[row][col]
+            sub = curves[(curves["task"] == task) & (curves["split"] == split)]
+            for intervention, group in sub.groupby("intervention", sort=True):
+                stats = group.groupby("iteration")["accuracy"].agg(["mean", "min", "max"])
+                line, = ax.plot(stats.index, stats["mean"], label=f"{intervention} (n={group['seed'].nunique()})")
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
+            ax.axvline(train_iters[task], color="grey", ls="--", lw=0.8)
+            ax.set_title(f"{task}: {split}", fontsize=9)
+            ax.set_xlabel("test-time iterations")
+            if col == 0:
+                ax.set_ylabel("accuracy (exact match)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Upward generalization (mean, band = min–max over seeds; dashed = training budget; "
+                 f"scale {scale})", fontsize=9)
+    save_figure(fig, stem)
+    return curves

@@ -1,0 +1,92 @@
+"""Scores each claim of anil2022 from the evaluation metrics: statistic, value, 95% bootstrap CI,
+sample size and verdict. The statistics and thresholds are this project's choices (see README)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from implicit_repro.interventions import get_intervention
+from implicit_repro.results.anil2022 import split_order
+from implicit_repro.results.collect import per_example_frame, summary_frame
+from implicit_repro.results.stats import bootstrap_ci, spearman, verdict
+
+GOOD_IN_DISTRIBUTION = 0.9  # claim 4 looks only at models at least this accurate in-distribution
+IN_DISTRIBUTION = "in_distribution"
+
+
+def anil2022_scorecard(records: list[dict]) -> list[dict]:
+    splits = split_order(records)
+    if len(splits) < 2:
+        return [_row(c, "no harder split was evaluated", float("nan"), (np.nan, np.nan), 0) for c in (1, 2, 3, 4)]
+    hardest = splits[-1]
+    summary = summary_frame(records)
+    ok = summary[summary["status"] == "ok"]
+    rows = []
+    for task, by_task in ok.groupby("task"):
+        hard = by_task[by_task["split"] == hardest]
+        rows += [
+            _claim1(task, hard, hardest),
+            _claim2(task, hard, hardest),
+            *_claim3(task, hard, hardest),
+            _claim4(task, by_task, per_example_frame(records), hardest),
+        ]
+    return rows
+
+
+def _row(claim, statistic, value, ci, n, task="", expected_sign=1):
+    return {"paper": "anil2022", "claim": claim, "task": task, "statistic": statistic, "value": value,
+            "ci_low": ci[0], "ci_high": ci[1], "n": n, "verdict": verdict(*ci, expected_sign)}
+
+
+def _claim1(task, hard, split):
+    gain = (hard["acc_at_max_iters"] - hard["acc_at_train_iters"]).to_numpy()
+    ci = bootstrap_ci((gain,), np.mean)
+    return _row(1, f"mean over models of accuracy gain on {split} from the training budget to the largest "
+                   "test-time budget", float(np.mean(gain)), ci, len(gain), task)
+
+
+def _claim2(task, hard, split):
+    pairs = hard[["aa", "acc_at_max_iters"]].to_numpy()
+    stat = lambda p: spearman(p[:, 0], p[:, 1])  # noqa: E731
+    ci = bootstrap_ci((pairs,), stat)
+    return _row(2, f"Spearman correlation across models of AA and accuracy on {split} (largest budget)",
+                stat(pairs), ci, len(pairs), task)
+
+
+def _claim3(task, hard, split):
+    effect = hard["intervention"].map(lambda i: get_intervention(i).effect)
+    base = hard.loc[effect == "baseline", "acc_at_max_iters"].to_numpy()
+    rows = []
+    for kind, sign in (("promotes", 1), ("penalizes", -1)):
+        group = hard.loc[effect == kind, "acc_at_max_iters"].to_numpy()
+        if len(group) == 0 or len(base) == 0:
+            continue
+        diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
+        ci = bootstrap_ci((group, base), diff)
+        rows.append(_row(3, f"mean accuracy on {split} (largest budget) of interventions that {kind} path "
+                            "independence minus the zero-init baseline", diff(group, base), ci,
+                         len(group) + len(base), task, expected_sign=sign))
+    return rows
+
+
+def _claim4(task, by_task, examples, split):
+    good = by_task[(by_task["split"] == IN_DISTRIBUTION) & (by_task["acc_at_max_iters"] >= GOOD_IN_DISTRIBUTION)]
+    keep = examples.merge(good[["task", "intervention", "seed"]], on=["task", "intervention", "seed"])
+    keep = keep[keep["split"] == split]
+    pairs = keep[["aa", "correct"]].to_numpy(dtype=float)
+
+    def point_biserial(p):
+        if len(p) < 3 or np.ptp(p[:, 0]) == 0 or np.ptp(p[:, 1]) == 0:
+            return float("nan")
+        return float(np.corrcoef(p[:, 0], p[:, 1])[0, 1])
+
+    ci = bootstrap_ci((pairs,), point_biserial)
+    return _row(4, f"point-biserial correlation of per-example AA and correctness on {split}, pooled over "
+                   f"models with in-distribution accuracy >= {GOOD_IN_DISTRIBUTION}",
+                point_biserial(pairs), ci, len(pairs), task)
+
+
+def scorecard_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["paper", "claim", "task", "statistic", "value", "ci_low", "ci_high",
+                                       "n", "verdict"])

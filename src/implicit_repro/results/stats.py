@@ -1,0 +1,58 @@
+"""Bootstrap confidence intervals and the verdict rule of the scorecard."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+
+
+def bootstrap_ci(
+    samples: tuple[np.ndarray, ...], statistic: Callable[..., float], seed: int = 0
+) -> tuple[float, float]:
+    """Percentile CI of ``statistic(*samples)``, each sample resampled independently with
+    replacement. Paired data should be passed as one 2-D sample so rows stay together."""
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(RESAMPLES):
+        resampled = [s[rng.integers(0, len(s), len(s))] for s in samples]
+        draws.append(statistic(*resampled))
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return float("nan"), float("nan")
+    alpha = (1 - CONFIDENCE) / 2
+    return float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    rx, ry = _ranks(x), _ranks(y)
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    order = np.argsort(v, kind="mergesort")
+    ranks = np.empty(len(v))
+    ranks[order] = np.arange(len(v))
+    uniq, inverse = np.unique(v, return_inverse=True)
+    sums = np.bincount(inverse, weights=ranks)
+    counts = np.bincount(inverse)
+    return (sums / counts)[inverse]
+
+
+def verdict(low: float, high: float, expected_sign: int = 1) -> str:
+    """replicated if the CI lies wholly on the claimed side of zero, not replicated if wholly on
+    the other side, inconclusive otherwise (or when there is too little data for a CI)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if expected_sign * low > 0 and expected_sign * high > 0:
+        return "replicated"
+    if expected_sign * low < 0 and expected_sign * high < 0:
+        return "not replicated"
+    return "inconclusive"

@@ -1,0 +1,154 @@
+"""One training job: a (paper, task, intervention, seed) model, resumable epoch by epoch.
+
+Every source of randomness is a seeded ``torch.Generator`` whose state is saved with each epoch
+checkpoint, so a job killed after epoch k and restarted ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from implicit_repro.checkpoint import load_checkpoint, save_checkpoint
+from implicit_repro.data.store import load_dataset
+from implicit_repro.interventions import forward_budget, get_intervention, initial_state
+from implicit_repro.io import write_jsonl
+from implicit_repro.models import EquilibriumModel, build_model
+from implicit_repro.seeding import derive_seed, generator
+from implicit_repro.tasks import get_task
+
+RESUME_KEYS = ("model", "optimizer", "epoch", "history", "rng", "spec")
+# Test hook: kill the process (SIGKILL, nothing cleaned up) right after this epoch's checkpoint.
+KILL_AFTER_EPOCH_ENV = "IMPLICIT_REPRO_KILL_AFTER_EPOCH"
+
+
+@dataclass
+class TrainJob:
+    spec: dict  # paper, task, intervention, seed, data, model, train, intervention_params
+    data_path: Path
+    model_path: Path
+    log_path: Path
+
+    @property
+    def resume_path(self) -> Path:
+        # Not a declared output, so Snakemake leaves it in place when it cleans up a killed job.
+        return self.model_path.with_name(self.model_path.stem + ".resume.pt")
+
+
+def make_model(spec: dict) -> EquilibriumModel:
+    torch.manual_seed(derive_seed(spec["paper"], spec["task"], "init", spec["seed"]))
+    return build_model(spec["task"], **spec["model"])
+
+
+def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training part of the easy dataset; the rest is the in-distribution test split."""
+    task = get_task(spec["task"])
+    n_train = int(len(data["inputs"]) * spec["data"]["train_fraction"])
+    return task.model_input(data["inputs"][:n_train]), task.target(data["targets"][:n_train])
+
+
+def learning_rate(cfg: dict, epoch: int) -> float:
+    """Linear warm-up, then step decay at the milestones (the DT-net recipe)."""
+    if epoch < cfg["warmup_epochs"]:
+        return cfg["lr"] * (epoch + 1) / (cfg["warmup_epochs"] + 1)
+    return cfg["lr"] * cfg["lr_gamma"] ** sum(epoch >= m for m in cfg["lr_milestones"])
+
+
+class _Diverged(Exception):
+    pass
+
+
+def train(job: TrainJob, device: str = "cpu") -> dict:
+    spec, cfg = job.spec, job.spec["train"]
+    task = get_task(spec["task"])
+    intervention = get_intervention(spec["intervention"])
+    x_all, y_all = train_split(spec, load_dataset(job.data_path))
+    model = make_model(spec).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    ident = (spec["paper"], spec["task"], spec["seed"])
+    rng = {"order": generator(*ident, "order"), "intervention": generator(*ident, "intervention")}
+    start_epoch, history = 0, []
+
+    if job.resume_path.exists():
+        state = load_checkpoint(job.resume_path, RESUME_KEYS)
+        if state["spec"] != spec:
+            print(f"{job.resume_path}: written for another spec; starting over", file=sys.stderr)
+        else:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            for name, g in rng.items():
+                g.set_state(state["rng"][name])
+            start_epoch, history = state["epoch"], state["history"]
+            print(f"resuming from {job.resume_path} at epoch {start_epoch}", file=sys.stderr)
+
+    status = "ok"
+    for epoch in range(start_epoch, cfg["epochs"]):
+        try:
+            record = _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device)
+        except _Diverged as exc:
+            history.append({"epoch": epoch, "status": "diverged", "reason": str(exc)})
+            status = "diverged"
+            print(f"epoch {epoch + 1}/{cfg['epochs']}: diverged ({exc}); recorded, stopping", file=sys.stderr)
+            break
+        history.append(record)
+        print(
+            f"epoch {epoch + 1}/{cfg['epochs']} loss {record['loss']:.4f} "
+            f"train_acc {record['train_acc']:.3f} lr {record['lr']:.2e} {record['seconds']:.1f}s",
+            file=sys.stderr,
+        )
+        save_checkpoint(job.resume_path, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+            "history": history, "rng": {k: g.get_state() for k, g in rng.items()}, "spec": spec,
+        })
+        if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch + 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    save_checkpoint(job.model_path, {
+        "model": model.state_dict(), "status": status, "spec": spec, "epochs_completed": len(history),
+    })
+    write_jsonl(job.log_path, history)
+    job.resume_path.unlink(missing_ok=True)
+    return {"status": status, "history": history}
+
+
+def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device) -> dict:
+    cfg, params = spec["train"], spec["intervention_params"]
+    lr = learning_rate(cfg, epoch)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    model.train()
+    order = torch.randperm(len(x_all), generator=rng["order"])
+    batches = order.split(cfg["batch_size"])
+    loss_sum, correct, seen, iters_sum = 0.0, 0, 0, 0
+    started = time.perf_counter()
+    for idx in tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False):
+        x, y = x_all[idx].to(device), y_all[idx].to(device)
+        z0 = initial_state(intervention, model.initial_state(x).cpu(), params, rng["intervention"]).to(device)
+        iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
+        logits = model(x, iters, z0)
+        loss = task.loss(logits, y)
+        if not torch.isfinite(loss):
+            raise _Diverged(f"non-finite loss {loss.item()}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        opt.step()
+        loss_sum += loss.item() * len(idx)
+        correct += int(task.correct(logits.detach(), y).sum())
+        seen += len(idx)
+        iters_sum += iters * len(idx)
+    mean_loss = loss_sum / seen
+    if not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]:
+        raise _Diverged(f"epoch loss {mean_loss:.3g} above blowup_loss {cfg['blowup_loss']}")
+    return {
+        "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,
+        "mean_iters": iters_sum / seen, "seconds": round(time.perf_counter() - started, 3),
+    }

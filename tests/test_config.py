@@ -1,0 +1,65 @@
+import pytest
+import yaml
+
+from conftest import ROOT, run, tool
+from implicit_repro import config
+from implicit_repro.errors import ConfigError
+
+CONFIG = ROOT / "config/config.yaml"
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+def load(overrides=None, **top):
+    return config.load(CONFIG, SCHEMA, {**top, "overrides": overrides or {}})
+
+
+@pytest.mark.parametrize("scale", config.SCALES)
+def test_every_scale_resolves(scale):
+    cfg = load(scale=scale)
+    assert cfg["scale"] == scale
+    assert cfg["anil2022"]["prefix_sums"]["seeds"]
+
+
+def test_presets_change_only_what_they_name():
+    small, smoke = load(scale="small"), load(scale="smoke")
+    assert smoke["anil2022"]["prefix_sums"]["data"]["train_bits"] == 8
+    assert smoke["anil2022"]["prefix_sums"]["train"]["batch_size"] == small["anil2022"]["prefix_sums"]["train"]["batch_size"]
+
+
+def test_command_line_strings_get_their_types_back():
+    cfg = load({"anil2022": {"prefix_sums": {"train": {"epochs": "3", "lr": "1e-3"}, "seeds": ["4", "5"]}}})
+    t = cfg["anil2022"]["prefix_sums"]
+    assert t["train"]["epochs"] == 3 and t["train"]["lr"] == 0.001 and t["seeds"] == [4, 5]
+
+
+@pytest.mark.parametrize(
+    "overrides, top, fragment",
+    [
+        ({"anil2022": {"prefix_sums": {"train": {"epochs": "many"}}}}, {}, "anil2022.prefix_sums.train.epochs"),
+        ({"anil2022": {"prefix_sums": {"train": {"epochs": 0}}}}, {}, "anil2022.prefix_sums.train.epochs"),
+        ({"anil2022": {"prefix_sums": {"train": {"epoch": 3}}}}, {}, "unknown key `anil2022.prefix_sums.train.epoch`"),
+        ({"anil2022": {"prefix_sums": {"interventions": ["baseline", "telepathy"]}}}, {},
+         "anil2022.prefix_sums.interventions.1"),
+        ({"anil2022": {"prefix_sums": {"data": {"train_fraction": 1.5}}}}, {}, "anil2022.prefix_sums.data.train_fraction"),
+        ({"anil2022": {"prefix_sums": {"eval": {"max_iters": 2}}}}, {}, "anil2022.prefix_sums.eval.max_iters"),
+        ({}, {"scale": "huge"}, "key `scale`"),
+        ({}, {"sclae": "small"}, "unknown key `sclae`"),
+    ],
+)
+def test_broken_config_names_the_key(overrides, top, fragment):
+    with pytest.raises(ConfigError) as err:
+        load(overrides, **top)
+    assert fragment in str(err.value)
+
+
+def test_snakemake_refuses_a_broken_config_before_any_job(tmp_path):
+    proc = run([tool("snakemake"), "-n", "--cores", "1", "--config",
+                "overrides={anil2022: {prefix_sums: {train: {lr: -1}}}}"], cwd=ROOT, check=False)
+    assert proc.returncode != 0
+    assert "anil2022.prefix_sums.train.lr" in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout + proc.stderr
+
+
+def test_config_file_comments_claim_defaults_are_the_small_scale():
+    raw = yaml.safe_load(CONFIG.read_text())
+    assert raw["scale"] == "small" and not raw["presets"]["small"]

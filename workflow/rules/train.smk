@@ -1,0 +1,38 @@
+# One training job per (paper, task, intervention, seed). Resumes from its epoch checkpoint.
+
+
+rule train:
+    input:
+        data=lambda w: dataset_path(w.paper, w.task, task_cfg(w.paper, w.task)["data"]["train_bits"]),
+    output:
+        model="checkpoints/{paper}/{task}/{intervention}/seed{seed}/model.pt",
+        log="checkpoints/{paper}/{task}/{intervention}/seed{seed}/train_log.jsonl",
+    params:
+        spec=as_json(train_spec),
+        device=CFG["device"],
+    log:
+        "logs/train/{paper}/{task}/{intervention}/seed{seed}.log",
+    benchmark:
+        "logs/benchmark/train/{paper}/{task}/{intervention}/seed{seed}.tsv"
+    threads: RES["train"]["threads"]
+    resources:
+        mem_mb=RES["train"]["mem_mb"],
+        runtime=RES["train"]["runtime"],
+        gpu=RES["train"].get("gpu", 0),
+    shell:
+        "python -m implicit_repro train --spec {params.spec:q} --data {input.data} "
+        "--model-out {output.model} --log-out {output.log} --threads {threads} "
+        "--device {params.device} 2> {log}"
+
+
+def train_outputs():
+    return [
+        f"checkpoints/anil2022/{task}/{i}/seed{s}/model.pt"
+        for task in CFG["anil2022"]
+        for i, s in jobs("anil2022", task)
+    ]
+
+
+rule train_all:
+    input:
+        train_outputs(),
