@@ -89,6 +89,8 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
             start_epoch, history = state["epoch"], state["history"]
             print(f"resuming from {job.resume_path} at epoch {start_epoch}", file=sys.stderr)
 
+    print(f"training {'/'.join(map(str, ident))}/{spec['intervention']} on {device} with "
+          f"{torch.get_num_threads()} torch thread(s), {len(x_all)} examples", file=sys.stderr)
     status = "ok"
     for epoch in range(start_epoch, cfg["epochs"]):
         try:

@@ -1,14 +1,14 @@
 # Helpers shared by every stage: the resolved config, paths, and the per-job parameter specs.
 import json
-import os
 import sys
 from pathlib import Path
 
 SRC = str(Path(workflow.basedir) / "src")
 # Jobs run `python -m implicit_repro` from this checkout, whether or not the package is installed.
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# (The prefix is formatted like a shell command, hence the doubled braces.)
+shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg; " % SRC)
+ENV = "../envs/implicit_repro.yaml"
 
 # Keep torch out of the Snakefile's imports: a no-op rerun should take about a second.
 from implicit_repro.config import load_schema, resolve
@@ -79,3 +79,39 @@ def metrics_files(paper, task):
 
 def as_json(fn):
     return lambda w: json.dumps(fn(w), sort_keys=True)
+
+
+def data_outputs():
+    return [
+        path
+        for task in CFG["anil2022"]
+        for path in sorted(set(eval_splits("anil2022", task).values()))
+    ]
+
+
+def train_outputs():
+    return [
+        f"checkpoints/anil2022/{task}/{i}/seed{s}/model.pt"
+        for task in CFG["anil2022"]
+        for i, s in jobs("anil2022", task)
+    ]
+
+
+def evaluate_outputs():
+    return [path for task in CFG["anil2022"] for path in metrics_files("anil2022", task)]
+
+
+# Items of anil2022 built so far: id -> (output pattern, extensions).
+ANIL2022_ITEMS = {
+    "table_interventions": ("paper_results/anil2022/table_interventions.{ext}", ("csv", "md", "tex")),
+    "fig_upward_generalization": ("figures/anil2022/fig_upward_generalization.{ext}", ("png", "pdf")),
+}
+
+
+def item_outputs(item):
+    pattern, exts = ANIL2022_ITEMS[item]
+    return expand(pattern, ext=exts)
+
+
+def report_outputs():
+    return ["paper_results/README.md", "paper_results/scorecard.csv"]

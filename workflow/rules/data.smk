@@ -10,6 +10,8 @@ rule generate_prefix_sums:
         "logs/data/{paper}/prefix_sums/bits{bits}.log",
     benchmark:
         "logs/benchmark/data/{paper}/prefix_sums/bits{bits}.tsv"
+    conda:
+        ENV
     threads: RES["data"]["threads"]
     resources:
         mem_mb=RES["data"]["mem_mb"],
@@ -17,14 +19,6 @@ rule generate_prefix_sums:
     shell:
         "python -m implicit_repro generate --paper {wildcards.paper} --task prefix_sums "
         "--bits {wildcards.bits} --count {params.n_strings} --out {output} 2> {log}"
-
-
-def data_outputs():
-    return [
-        path
-        for task in CFG["anil2022"]
-        for path in sorted(set(eval_splits("anil2022", task).values()))
-    ]
 
 
 rule data:

@@ -13,6 +13,8 @@ rule evaluate:
         "logs/evaluate/{paper}/{task}/{intervention}/seed{seed}.log",
     benchmark:
         "logs/benchmark/evaluate/{paper}/{task}/{intervention}/seed{seed}.tsv"
+    conda:
+        ENV
     threads: RES["evaluate"]["threads"]
     resources:
         mem_mb=RES["evaluate"]["mem_mb"],
@@ -20,10 +22,6 @@ rule evaluate:
     shell:
         "python -m implicit_repro evaluate --spec {params.spec:q} --model {input.model} "
         "--out {output} --threads {threads} 2> {log}"
-
-
-def evaluate_outputs():
-    return [path for task in CFG["anil2022"] for path in metrics_files("anil2022", task)]
 
 
 rule evaluate_all:

@@ -1,23 +1,8 @@
 # Items of paper_results/ and figures/, and the index + scorecard README.
 
-ANIL2022_ITEMS = {
-    "table_interventions": ["paper_results/anil2022/table_interventions.{ext}", ("csv", "md", "tex")],
-    "fig_upward_generalization": ["figures/anil2022/fig_upward_generalization.{ext}", ("png", "pdf")],
-}
-
-
-def anil2022_metrics():
-    return [path for task in CFG["anil2022"] for path in metrics_files("anil2022", task)]
-
-
-def item_outputs(item):
-    pattern, exts = ANIL2022_ITEMS[item]
-    return expand(pattern, ext=exts)
-
-
 rule anil2022_item:
     input:
-        metrics=anil2022_metrics(),
+        metrics=evaluate_outputs(),
         papers=PAPERS_FILE,
     output:
         "paper_results/anil2022/{item}.csv",
@@ -31,6 +16,8 @@ rule anil2022_item:
         "logs/report/anil2022/{item}.log",
     benchmark:
         "logs/benchmark/report/anil2022/{item}.tsv"
+    conda:
+        ENV
     threads: RES["report"]["threads"]
     resources:
         mem_mb=RES["report"]["mem_mb"],
@@ -42,7 +29,7 @@ rule anil2022_item:
 
 rule anil2022_figure:
     input:
-        metrics=anil2022_metrics(),
+        metrics=evaluate_outputs(),
     output:
         "figures/anil2022/{item}.png",
         "figures/anil2022/{item}.pdf",
@@ -54,6 +41,8 @@ rule anil2022_figure:
         "logs/report/anil2022/{item}.log",
     benchmark:
         "logs/benchmark/report/anil2022/{item}.tsv"
+    conda:
+        ENV
     threads: RES["report"]["threads"]
     resources:
         mem_mb=RES["report"]["mem_mb"],
@@ -66,7 +55,7 @@ rule anil2022_figure:
 rule readme:
     input:
         item_files=[path for item in ANIL2022_ITEMS for path in item_outputs(item)],
-        metrics=anil2022_metrics(),
+        metrics=evaluate_outputs(),
         papers=PAPERS_FILE,
     output:
         readme="paper_results/README.md",
@@ -77,6 +66,8 @@ rule readme:
         config=json.dumps({k: v for k, v in CFG.items() if k != "resources"}, sort_keys=True),
     log:
         "logs/report/readme.log",
+    conda:
+        ENV
     threads: RES["report"]["threads"]
     resources:
         mem_mb=RES["report"]["mem_mb"],
@@ -85,10 +76,6 @@ rule readme:
         "python -m implicit_repro report readme --metrics {input.metrics} --papers {input.papers} "
         "--scale {params.scale} --produced {params.produced} --config {params.config:q} "
         "--out-stem paper_results/README 2> {log}"
-
-
-def report_outputs():
-    return rules.readme.output
 
 
 rule report:

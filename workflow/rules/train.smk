@@ -14,6 +14,8 @@ rule train:
         "logs/train/{paper}/{task}/{intervention}/seed{seed}.log",
     benchmark:
         "logs/benchmark/train/{paper}/{task}/{intervention}/seed{seed}.tsv"
+    conda:
+        ENV
     threads: RES["train"]["threads"]
     resources:
         mem_mb=RES["train"]["mem_mb"],
@@ -23,14 +25,6 @@ rule train:
         "python -m implicit_repro train --spec {params.spec:q} --data {input.data} "
         "--model-out {output.model} --log-out {output.log} --threads {threads} "
         "--device {params.device} 2> {log}"
-
-
-def train_outputs():
-    return [
-        f"checkpoints/anil2022/{task}/{i}/seed{s}/model.pt"
-        for task in CFG["anil2022"]
-        for i, s in jobs("anil2022", task)
-    ]
 
 
 rule train_all:

@@ -26,31 +26,38 @@ def split_order(records: list[dict]) -> list[str]:
 
 def table_interventions(records: list[dict], reported: list[dict], scale: str, stem: str) -> pd.DataFrame:
     summary = summary_frame(records)
-    counts = summary.drop_duplicates(["task", "intervention", "seed"]).groupby(["task", "intervention"])
-    n_total = counts.size().rename("n_models")
-    n_diverged = counts["status"].apply(lambda s: int((s != "ok").sum())).rename("n_diverged")
-    ok = summary[summary["status"] == "ok"]
-    long = ok.melt(
-        id_vars=["task", "intervention", "seed", "split"], value_vars=list(METRICS), var_name="metric"
+    keys = ["task", "intervention", "split", "metric"]
+    counts = (
+        summary.drop_duplicates(["task", "intervention", "seed"])
+        .groupby(["task", "intervention"])["status"]
+        .agg(n_models="size", n_diverged=lambda s: int((s != "ok").sum()))
+        .reset_index()
     )
-    frame = (
-        long.groupby(["task", "intervention", "split", "metric"], sort=False)["value"]
+    # Every (task, intervention) x split x metric cell, so runs that all diverged still show up.
+    grid = counts.merge(pd.DataFrame({"split": split_order(records)}), how="cross").merge(
+        pd.DataFrame({"metric": list(METRICS)}), how="cross"
+    )
+    ok = summary[summary["status"] == "ok"].reindex(columns=["task", "intervention", "seed", "split", *METRICS])
+    values = (
+        ok.melt(id_vars=["task", "intervention", "seed", "split"], value_vars=list(METRICS), var_name="metric")
+        .groupby(keys)["value"]
         .agg(reproduced="mean", reproduced_std="std", n_evaluated="count")
         .reset_index()
-        .join(n_total, on=["task", "intervention"])
-        .join(n_diverged, on=["task", "intervention"])
     )
+    frame = grid.merge(values, on=keys, how="left").fillna({"n_evaluated": 0})
     frame.insert(0, "paper", PAPER)
     frame.insert(3, "effect", frame["intervention"].map(lambda i: get_intervention(i).effect))
-    frame = attach_reported(frame, reported, keys=["task", "intervention", "split", "metric"])
+    frame = attach_reported(frame, reported, keys=keys)
     frame["scale"] = scale
     write_table(frame, _display(frame, split_order(records)), stem, _caption(scale))
     return frame
 
 
 def _display(frame: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
-    cell = frame.assign(text=frame["reproduced"].map("{:.3f}".format) + " ± "
-                        + frame["reproduced_std"].fillna(0).map("{:.3f}".format))
+    cell = frame.assign(text=[
+        "—" if pd.isna(mean) else f"{mean:.3f} ± {0 if pd.isna(std) else std:.3f}"
+        for mean, std in zip(frame["reproduced"], frame["reproduced_std"])
+    ])
     short = {"acc_at_train_iters": "acc@train", "acc_at_max_iters": "acc@max", "aa": "AA",
              "aa_all_pairs": "AA pairs"}
     wide = cell.pivot_table(index=["task", "intervention", "effect", "n_models", "n_diverged"],
@@ -71,6 +78,12 @@ def _caption(scale: str) -> str:
 def fig_upward_generalization(records: list[dict], scale: str, stem: str) -> pd.DataFrame:
     curves = curve_frame(records)
     tasks, splits = sorted(curves["task"].unique()), split_order(records)
+    if curves.empty:
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no converged run to plot: every run diverged", ha="center", va="center")
+        ax.set_axis_off()
+        save_figure(fig, stem)
+        return curves
     fig, axes = plt.subplots(len(tasks), len(splits), figsize=(4 * len(splits), 3.2 * len(tasks)),
                              squeeze=False, sharey=True)
     train_iters = {r["task"]: r["train_iters"] for r in records}

@@ -17,11 +17,12 @@ IN_DISTRIBUTION = "in_distribution"
 
 def anil2022_scorecard(records: list[dict]) -> list[dict]:
     splits = split_order(records)
-    if len(splits) < 2:
-        return [_row(c, "no harder split was evaluated", float("nan"), (np.nan, np.nan), 0) for c in (1, 2, 3, 4)]
-    hardest = splits[-1]
     summary = summary_frame(records)
     ok = summary[summary["status"] == "ok"]
+    if len(splits) < 2 or ok.empty:
+        why = "no harder split was evaluated" if len(splits) < 2 else "no converged model (every run diverged)"
+        return [_row(c, why, float("nan"), (np.nan, np.nan), 0) for c in (1, 2, 3, 4)]
+    hardest = splits[-1]
     rows = []
     for task, by_task in ok.groupby("task"):
         hard = by_task[by_task["split"] == hardest]

@@ -1,0 +1,131 @@
+"""The pipeline as a user drives it: snakemake and dvc on a fresh copy of the project."""
+
+import filecmp
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, copy_project, run, tool
+
+SMOKE = ["--cores", "2", "--config", "scale=smoke"]
+TABLE = "paper_results/anil2022/table_interventions"
+FIGURE = "figures/anil2022/fig_upward_generalization"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One complete smoke-scale run, shared by the tests that inspect its outputs."""
+    project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
+    run([tool("snakemake"), *SMOKE], cwd=project)
+    return project
+
+
+def metrics_files(project):
+    return sorted(p.relative_to(project) for p in (project / "results").rglob("metrics.json"))
+
+
+def test_lint_is_clean():
+    proc = run([tool("snakemake"), "--lint"], cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("scale, n_train", [("smoke", 4), ("small", 6), ("paper", 12)])
+def test_dry_run_builds_the_whole_dag(project, scale, n_train):
+    proc = run([tool("snakemake"), "-n", "--cores", "8", "--config", f"scale={scale}"], cwd=project)
+    assert re.search(rf"^train\s+{n_train}$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^readme\s+1$", proc.stdout, re.M)
+
+
+def test_slurm_profile_dry_run_at_paper_scale(project):
+    proc = run([tool("snakemake"), "-n", "--profile", "workflow/profiles/slurm", "--config", "scale=paper"],
+               cwd=project)
+    assert re.search(r"^train\s+12$", proc.stdout, re.M)
+
+
+@pytest.mark.parametrize("threads, cores", [(2, 2), (2, 1), (1, 8)])
+def test_jobs_get_exactly_their_rules_threads(project, threads, cores):
+    override = f"overrides={{resources: {{train: {{threads: {threads}, mem_mb: 100, runtime: 1}}}}}}"
+    proc = run([tool("snakemake"), "-n", "-p", "--cores", str(cores), "--config", "scale=smoke", override],
+               cwd=project)
+    expected = min(threads, cores)
+    train_commands = [l for l in proc.stdout.splitlines() if "implicit_repro train" in l]
+    assert train_commands and all(f"--threads {expected} " in l for l in train_commands)
+
+
+def test_smoke_run_writes_the_table_and_the_figure(smoke_run):
+    for suffix in ("csv", "md", "tex"):
+        assert (smoke_run / f"{TABLE}.{suffix}").stat().st_size > 0
+    for suffix in ("png", "pdf"):
+        assert (smoke_run / f"{FIGURE}.{suffix}").stat().st_size > 0
+    table = pd.read_csv(smoke_run / f"{TABLE}.csv")
+    assert {"reproduced", "reported", "reported_provenance", "scale"} <= set(table.columns)
+    assert set(table["scale"]) == {"smoke"}
+    assert set(table["intervention"]) == {"baseline", "mixed_init"}
+    assert set(table["split"]) == {"in_distribution", "bits12"}
+    assert (table["n_models"] == 2).all()
+    readme = (smoke_run / "paper_results/README.md").read_text()
+    assert "`table_interventions`" in readme and "produced (smoke)" in readme
+    assert "AA iteration budget: 12 iterations" in readme
+
+
+def test_smoke_run_logs_progress_and_threads(smoke_run):
+    log = (smoke_run / "logs/train/anil2022/prefix_sums/mixed_init/seed0.log").read_text()
+    assert "with 1 torch thread(s)" in log
+    assert re.search(r"^epoch 2/2 loss \d", log.replace("\r", "\n"), re.M)
+
+
+def test_rerun_on_complete_results_has_nothing_to_do(smoke_run):
+    proc = run([tool("snakemake"), "-n", *SMOKE], cwd=smoke_run)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_missing_metrics_are_regenerated_despite_committed_results(smoke_run, tmp_path):
+    """A fresh clone has paper_results/ but no results/: the run must not look complete."""
+    clone = copy_project(tmp_path / "clone")
+    shutil.copytree(smoke_run / "paper_results", clone / "paper_results")
+    proc = run([tool("snakemake"), "-n", *SMOKE], cwd=clone)
+    assert re.search(r"^train\s+4$", proc.stdout, re.M)
+
+
+def test_every_run_diverging_still_completes_the_pipeline(project):
+    run([tool("snakemake"), *SMOKE, "overrides={anil2022: {prefix_sums: {train: {blowup_loss: 1e-9}}}}"],
+        cwd=project)
+    table = pd.read_csv(project / f"{TABLE}.csv")
+    assert (table["n_diverged"] == table["n_models"]).all()
+    assert table["reproduced"].isna().all()
+    assert "every run diverged" in (project / "paper_results/README.md").read_text()
+
+
+def test_dvc_repro_matches_snakemake_and_restores_without_retraining(smoke_run, tmp_path):
+    repo = copy_project(tmp_path / "repo")
+    config = repo / "config/config.yaml"
+    config.write_text(config.read_text().replace("scale: small", "scale: smoke", 1))
+    git = lambda *a: run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo)  # noqa: E731
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "smoke")
+    run([tool("dvc"), "repro"], cwd=repo)
+
+    assert metrics_files(repo) == metrics_files(smoke_run)
+    for rel in metrics_files(repo):
+        assert filecmp.cmp(repo / rel, smoke_run / rel, shallow=False), rel
+    assert filecmp.cmp(repo / f"{TABLE}.csv", smoke_run / f"{TABLE}.csv", shallow=False)
+    again = run([tool("dvc"), "repro"], cwd=repo)
+    assert "Data and pipelines are up to date" in again.stdout + again.stderr
+
+    # Share through a local remote, restore in a fresh clone: nothing is retrained.
+    run([tool("dvc"), "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=repo)
+    run([tool("dvc"), "push"], cwd=repo)
+    git("add", "-A")
+    git("commit", "-qm", "results")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], cwd=tmp_path)
+    run([tool("dvc"), "pull"], cwd=clone)
+    assert metrics_files(clone) == metrics_files(repo)
+    run([tool("snakemake"), "--touch", "--cores", "1"], cwd=clone)
+    proc = run([tool("snakemake"), "-n", "--cores", "2"], cwd=clone)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
