@@ -42,6 +42,8 @@ def test_command_line_strings_get_their_types_back():
          "anil2022.prefix_sums.interventions.1"),
         ({"anil2022": {"prefix_sums": {"data": {"train_fraction": 1.5}}}}, {}, "anil2022.prefix_sums.data.train_fraction"),
         ({"anil2022": {"prefix_sums": {"eval": {"max_iters": 2}}}}, {}, "anil2022.prefix_sums.eval.max_iters"),
+        ({"anil2022": {"prefix_sums": {"eval": {"aa_iters": 1000}}}}, {}, "anil2022.prefix_sums.eval.aa_iters"),
+        ({"anil2022": {"prefix_sums": {"seeds": [1, 1]}}}, {}, "anil2022.prefix_sums.seeds"),
         ({}, {"scale": "huge"}, "key `scale`"),
         ({}, {"sclae": "small"}, "unknown key `sclae`"),
     ],

@@ -108,6 +108,11 @@ def _check_cross_field(cfg: dict, source: str, scale: str) -> None:
                 f"{where}: key `{key}.eval.max_iters` must be at least `{key}.train.iters` "
                 "so the sweep covers the training budget."
             )
+        if task["eval"]["aa_iters"] > task["eval"]["max_iters"]:
+            raise ConfigError(
+                f"{where}: key `{key}.eval.aa_iters` must not exceed `{key}.eval.max_iters` "
+                "(correctness at the AA budget is read off the sweep)."
+            )
         if len(set(task["seeds"])) != len(task["seeds"]):
             raise ConfigError(f"{where}: key `{key}.seeds` repeats a seed.")
 

@@ -133,7 +133,9 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
     started = time.perf_counter()
     for idx in tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False):
         x, y = x_all[idx].to(device), y_all[idx].to(device)
-        z0 = initial_state(intervention, model.initial_state(x).cpu(), params, rng["intervention"]).to(device)
+        # Drawn on the CPU generator whatever the device, so a GPU run starts from the same states.
+        zeros = torch.zeros(model.state_shape(x))
+        z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
         logits = model(x, iters, z0)
         loss = task.loss(logits, y)
