@@ -30,6 +30,8 @@ def choices_markdown(cfg: dict) -> str:
             "- A run is *diverged* when a batch loss is not finite or an epoch's mean loss exceeds "
             f"{t['blowup_loss']}; it is counted, not evaluated.",
             "- Scorecard statistics use the hardest evaluated split; claim 4 pools examples of models whose "
-            "in-distribution accuracy is at least 0.9.",
+            "in-distribution accuracy is at least 0.9 and gives a verdict only with at least 10 correct "
+            "and 10 wrong examples. A bootstrap CI is reported only when the statistic is defined on at "
+            "least 95% of 2,000 resamples.",
         ]
     return "\n".join(lines) if lines else "_No experiment configured._"

@@ -13,6 +13,7 @@ from implicit_repro.results.stats import bootstrap_ci, spearman, verdict
 
 GOOD_IN_DISTRIBUTION = 0.9  # claim 4 looks only at models at least this accurate in-distribution
 IN_DISTRIBUTION = "in_distribution"
+MIN_PER_CLASS = 10  # claim 4 needs this many correct and wrong examples for a meaningful CI
 
 
 def anil2022_scorecard(records: list[dict]) -> list[dict]:
@@ -82,9 +83,13 @@ def _claim4(task, by_task, examples, split):
             return float("nan")
         return float(np.corrcoef(p[:, 0], p[:, 1])[0, 1])
 
-    ci = bootstrap_ci((pairs,), point_biserial)
+    n_right = int(pairs[:, 1].sum()) if len(pairs) else 0
+    n_wrong = len(pairs) - n_right
+    enough = min(n_right, n_wrong) >= MIN_PER_CLASS
+    ci = bootstrap_ci((pairs,), point_biserial) if enough else (np.nan, np.nan)
     return _row(4, f"point-biserial correlation of per-example AA and correctness on {split}, pooled over "
-                   f"models with in-distribution accuracy >= {GOOD_IN_DISTRIBUTION}",
+                   f"models with in-distribution accuracy >= {GOOD_IN_DISTRIBUTION} ({n_right} correct, "
+                   f"{n_wrong} wrong; no verdict below {MIN_PER_CLASS} of each)",
                 point_biserial(pairs), ci, len(pairs), task)
 
 

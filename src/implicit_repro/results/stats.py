@@ -8,6 +8,7 @@ import numpy as np
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+MIN_DEFINED = 0.95  # fraction of resamples on which the statistic must be defined
 
 
 def bootstrap_ci(
@@ -21,9 +22,12 @@ def bootstrap_ci(
         resampled = [s[rng.integers(0, len(s), len(s))] for s in samples]
         draws.append(statistic(*resampled))
     draws = np.asarray(draws, dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if len(draws) == 0:
+    finite = draws[np.isfinite(draws)]
+    if len(finite) < MIN_DEFINED * len(draws):
+        # The statistic is often undefined on resamples (e.g. a correlation when every resampled
+        # example is correct): dropping those draws would fake a tight interval.
         return float("nan"), float("nan")
+    draws = finite
     alpha = (1 - CONFIDENCE) / 2
     return float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
 
