@@ -15,11 +15,4 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = MODEL_KEYS) -> dict:
-    ckpt = load_torch(path, "checkpoint", CheckpointError)
-    missing = [k for k in required if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise CheckpointError(
-            f"{path}: not a checkpoint of this pipeline (missing {', '.join(missing)}). "
-            f"Delete it and rerun `snakemake --cores 2 {path}` to retrain."
-        )
-    return ckpt
+    return load_torch(path, "checkpoint", CheckpointError, required)

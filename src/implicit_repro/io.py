@@ -59,15 +59,20 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def load_torch(path: str | os.PathLike, kind: str, error: type[Exception]) -> Any:
-    """Load a tensor file without unpickling arbitrary objects; name the file if it is broken."""
+def load_torch(
+    path: str | os.PathLike, kind: str, error: type[Exception], required: tuple[str, ...] = ()
+) -> Any:
+    """Load a tensor file without unpickling arbitrary objects; name the file if it is broken or
+    lacks one of the ``required`` keys."""
     path = Path(path)
+    regenerate = f"Delete it and rerun `snakemake --cores 2 {path}` to regenerate it."
     if not path.is_file():
         raise error(f"{path}: {kind} file not found. Regenerate it with `snakemake --cores 2 {path}`.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise error(
-            f"{path}: corrupt or not a {kind} file ({type(exc).__name__}: {exc}). "
-            f"Delete it and rerun `snakemake --cores 2 {path}` to regenerate it."
-        ) from exc
+        raise error(f"{path}: corrupt or not a {kind} file ({type(exc).__name__}: {exc}). {regenerate}") from exc
+    missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise error(f"{path}: not a {kind} of this pipeline (missing {', '.join(missing)}). {regenerate}")
+    return obj

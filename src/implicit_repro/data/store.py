@@ -17,13 +17,7 @@ def save_dataset(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 
 def load_dataset(path: str | os.PathLike) -> dict:
-    data = load_torch(path, "dataset", DatasetError)
-    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise DatasetError(
-            f"{path}: not a dataset of this pipeline (missing {', '.join(missing)}). "
-            f"Delete it and rerun `snakemake --cores 2 {path}`."
-        )
+    data = load_torch(path, "dataset", DatasetError, REQUIRED)
     if len(data["inputs"]) != len(data["targets"]):
         raise DatasetError(f"{path}: inputs and targets differ in length; delete it and regenerate it.")
     return data
