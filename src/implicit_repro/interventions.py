@@ -1,8 +1,9 @@
 """Training interventions that promote or penalize path independence (anil2022, section 4).
 
 Each intervention is two choices made per training step: where the iteration starts (z0) and how
-many forward iterations it gets. Their parameters come from the config key
-``<paper>.<task>.intervention_params``.
+many forward iterations it gets, plus, for some, an auxiliary loss on the hidden state. Their
+parameters come from the config key ``<paper>.<task>.intervention_params``; a parameter only one
+intervention uses (``anti_alignment_weight``) is required only when that intervention runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from implicit_repro.regularizers import anti_alignment_penalty
+from implicit_repro.solvers import Step
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class Intervention:
     budget: str  # "fixed" or "random"
     effect: str  # on path independence: "baseline", "promotes" or "penalizes"
     provenance: str  # how sure we are the paper did this
+    penalty: str = "none"  # auxiliary loss added to the task loss: "none" or "anti_alignment"
 
 
 INTERVENTIONS = {
@@ -28,6 +33,9 @@ INTERVENTIONS = {
         Intervention("mixed_init", "mixed", "fixed", "promotes", "primary (quoted)"),
         Intervention("random_budget", "zero", "random", "promotes", "near-primary; range is our choice"),
         Intervention("mixed_init_random_budget", "mixed", "random", "promotes", "combination; our choice"),
+        # Baseline starts and budget, so the penalty is the only difference to the baseline run.
+        Intervention("anti_alignment", "zero", "fixed", "penalizes",
+                     "second-hand, unverified: our documented choice", penalty="anti_alignment"),
     )
 }
 
@@ -55,3 +63,26 @@ def forward_budget(intervention: Intervention, fixed_iters: int, params: dict, g
         return fixed_iters
     low, high = params["budget_min"], params["budget_max"]
     return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+def auxiliary_loss(
+    intervention: Intervention, step: Step, x: torch.Tensor, zeros: torch.Tensor, iters: int, params: dict,
+    g: torch.Generator,
+) -> torch.Tensor | None:
+    """The weighted auxiliary loss of one batch, or None for interventions without one (which then
+    draw nothing from ``g``, so their runs are unchanged by this hook).
+
+    Anti-alignment: weight * mean_i cos(z_a_i, z_b_i), z_a and z_b reached from two independent
+    N(0, init_std^2 I) starts of the same input within the training budget ``iters``. The starts are
+    drawn on the CPU generator and moved to x's device, like ``initial_state``."""
+    if intervention.penalty == "none":
+        return None
+    if intervention.penalty != "anti_alignment":
+        raise ValueError(f"unknown penalty {intervention.penalty!r}")
+    if "anti_alignment_weight" not in params:
+        raise ValueError(
+            f"intervention {intervention.name!r} needs `intervention_params.anti_alignment_weight` in the config"
+        )
+    starts = torch.randn((2, *zeros.shape), generator=g, dtype=zeros.dtype) * params["init_std"]
+    starts = starts.to(x.device)
+    return params["anti_alignment_weight"] * anti_alignment_penalty(step, x, starts[0], starts[1], iters)

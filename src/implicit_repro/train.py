@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from implicit_repro.checkpoint import load_checkpoint, save_checkpoint
 from implicit_repro.data.store import load_dataset
-from implicit_repro.interventions import forward_budget, get_intervention, initial_state
+from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
 from implicit_repro.io import write_jsonl
 from implicit_repro.models import EquilibriumModel, build_model
 from implicit_repro.seeding import derive_seed, generator
@@ -129,7 +129,7 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
     model.train()
     order = torch.randperm(len(x_all), generator=rng["order"])
     batches = order.split(cfg["batch_size"])
-    loss_sum, correct, seen, iters_sum = 0.0, 0, 0, 0
+    loss_sum, aux_sum, correct, seen, iters_sum = 0.0, 0.0, 0, 0, 0
     started = time.perf_counter()
     for idx in tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False):
         x, y = x_all[idx].to(device), y_all[idx].to(device)
@@ -139,20 +139,27 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
         logits = model(x, iters, z0)
         loss = task.loss(logits, y)
-        if not torch.isfinite(loss):
-            raise _Diverged(f"non-finite loss {loss.item()}")
+        aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
+        total = loss if aux is None else loss + aux
+        if not torch.isfinite(total):
+            raise _Diverged(f"non-finite loss {total.item()}")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         opt.step()
-        loss_sum += loss.item() * len(idx)
+        loss_sum += loss.item() * len(idx)  # the task loss alone, comparable across interventions
+        if aux is not None:
+            aux_sum += aux.item() * len(idx)
         correct += int(task.correct(logits.detach(), y).sum())
         seen += len(idx)
         iters_sum += iters * len(idx)
     mean_loss = loss_sum / seen
     if not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]:
         raise _Diverged(f"epoch loss {mean_loss:.3g} above blowup_loss {cfg['blowup_loss']}")
-    return {
+    record = {
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,
         "mean_iters": iters_sum / seen, "seconds": round(time.perf_counter() - started, 3),
     }
+    if intervention.penalty != "none":
+        record["aux_loss"] = aux_sum / seen  # the weighted penalty, logged apart from the task loss
+    return record
