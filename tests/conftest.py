@@ -5,12 +5,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 os.environ["DVC_NO_ANALYTICS"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per test process: the tests start subprocesses (snakemake jobs, killed trainings)
+# that would otherwise fight the test process for the same cores.
+torch.set_num_threads(1)
 
 
 def tool(name: str) -> str:
