@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from implicit_repro.data import prefix_sums
+from implicit_repro.data import mazes, prefix_sums
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,27 @@ PREFIX_SUMS = Task(
     correct=_exact_match,
 )
 
-TASKS = {t.name: t for t in (PREFIX_SUMS,)}
+
+# Maze targets carry WALL (255) on wall pixels (see data/mazes.py): the loss ignores them, so it is
+# the mean over the batch's non-wall pixels, and an example is correct when every non-wall pixel is.
+def _maze_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, targets, ignore_index=mazes.WALL)
+
+
+def _maze_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    right = (logits.argmax(1) == targets) | (targets == mazes.WALL)
+    return right.flatten(1).all(1)
+
+
+MAZES = Task(
+    name="mazes",
+    model_input=mazes.model_input,
+    target=lambda t: t.long(),
+    loss=_maze_loss,
+    correct=_maze_correct,
+)
+
+TASKS = {t.name: t for t in (PREFIX_SUMS, MAZES)}
 
 
 def get_task(name: str) -> Task:

@@ -16,3 +16,15 @@ class BasicBlock1d(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.relu(z + self.conv2(torch.relu(self.conv1(z))))
+
+
+class BasicBlock2d(nn.Module):
+    """The 2-D twin of BasicBlock1d: conv-relu-conv plus identity, then relu, no normalization."""
+
+    def __init__(self, width: int, kernel: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, kernel, padding=kernel // 2, bias=False)
+        self.conv2 = nn.Conv2d(width, width, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(z + self.conv2(torch.relu(self.conv1(z))))

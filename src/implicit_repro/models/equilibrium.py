@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from implicit_repro.models.mazes import MazeCell, maze_head
 from implicit_repro.models.prefix_sums import PrefixSumCell, prefix_sum_head
 
 
@@ -39,4 +40,6 @@ class EquilibriumModel(nn.Module):
 def build_model(task: str, width: int, blocks: int) -> EquilibriumModel:
     if task == "prefix_sums":
         return EquilibriumModel(PrefixSumCell(width, blocks), prefix_sum_head(width), width)
-    raise ValueError(f"no model for task {task!r}; known: prefix_sums")
+    if task == "mazes":
+        return EquilibriumModel(MazeCell(width, blocks), maze_head(width), width)
+    raise ValueError(f"no model for task {task!r}; known: prefix_sums, mazes")
