@@ -76,8 +76,10 @@ def test_kill_and_resume_equals_uninterrupted_run(data, tmp_path):
     train(job(spec, data, reference))
 
     killed = tmp_path / "killed"
+    # Same thread count as the reference run: results are bit-identical only for the same threads.
     script = (
-        "import json, sys; from pathlib import Path; from implicit_repro.train import TrainJob, train; "
+        "import json, sys, torch; from pathlib import Path; from implicit_repro.train import TrainJob, train; "
+        f"torch.set_num_threads({torch.get_num_threads()}); "
         "spec = json.loads(sys.argv[1]); d = Path(sys.argv[3]); "
         "train(TrainJob(spec, Path(sys.argv[2]), d / 'model.pt', d / 'train_log.jsonl'))"
     )
