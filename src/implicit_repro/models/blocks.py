@@ -28,3 +28,15 @@ class BasicBlock2d(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.relu(z + self.conv2(torch.relu(self.conv1(z))))
+
+
+class ResidualMLPBlock(nn.Module):
+    """linear-relu-linear plus identity, then relu: BasicBlock for flat vectors."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(z + self.fc2(torch.relu(self.fc1(z))))

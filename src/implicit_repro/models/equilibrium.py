@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from implicit_repro.models.digits import DigitsCell, digits_head
+from implicit_repro.models.edge_copy import EdgeCopyCell, EdgeHead
+from implicit_repro.models.matrix_inversion import MatrixInversionCell, matrix_inversion_head
 from implicit_repro.models.mazes import MazeCell, maze_head
 from implicit_repro.models.prefix_sums import PrefixSumCell, prefix_sum_head
 
@@ -17,7 +20,10 @@ class EquilibriumModel(nn.Module):
         self.width = width
 
     def state_shape(self, x: torch.Tensor) -> tuple[int, ...]:
-        """The hidden state has ``width`` channels and the input's spatial extent."""
+        """By default the hidden state has ``width`` channels and the input's spatial extent; a
+        cell whose state is laid out differently (a flat vector, say) says so itself."""
+        if hasattr(self.cell, "state_shape"):
+            return tuple(self.cell.state_shape(x))
         return (x.shape[0], self.width, *x.shape[2:])
 
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,9 +43,24 @@ class EquilibriumModel(nn.Module):
         return self.readout(z)
 
 
-def build_model(task: str, width: int, blocks: int) -> EquilibriumModel:
+def build_model(
+    task: str, width: int, blocks: int, matrix_size: int | None = None, classes: int = 10,
+    in_channels: int = 1, aggregation: str = "sum",
+) -> EquilibriumModel:
+    """Task-specific options: ``matrix_size`` (n of the n x n matrices) for matrix inversion,
+    ``aggregation`` ("sum" or "mean") for edge copy, ``classes`` and ``in_channels`` for digits."""
     if task == "prefix_sums":
-        return EquilibriumModel(PrefixSumCell(width, blocks), prefix_sum_head(width), width)
-    if task == "mazes":
-        return EquilibriumModel(MazeCell(width, blocks), maze_head(width), width)
-    raise ValueError(f"no model for task {task!r}; known: prefix_sums, mazes")
+        cell, head = PrefixSumCell(width, blocks), prefix_sum_head(width)
+    elif task == "mazes":
+        cell, head = MazeCell(width, blocks), maze_head(width)
+    elif task == "matrix_inversion":
+        if matrix_size is None:
+            raise ValueError("the matrix_inversion model needs model.matrix_size (n of the n x n inputs)")
+        cell, head = MatrixInversionCell(matrix_size, width, blocks), matrix_inversion_head(matrix_size, width)
+    elif task == "edge_copy":
+        cell, head = EdgeCopyCell(width, blocks, aggregation=aggregation), EdgeHead(width)
+    elif task == "digits":
+        cell, head = DigitsCell(width, blocks, in_channels), digits_head(width, classes)
+    else:
+        raise ValueError(f"no model for task {task!r}; known: prefix_sums, mazes, matrix_inversion, edge_copy, digits")
+    return EquilibriumModel(cell, head, width)
