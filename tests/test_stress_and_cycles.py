@@ -284,7 +284,9 @@ def _spec(intervention, weight=None):
         "paper": "anil2022", "task": "prefix_sums", "intervention": intervention, "seed": 3,
         "data": {"train_fraction": 0.8}, "model": {"width": 8, "blocks": 1},
         "train": {"epochs": 1, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0, "warmup_epochs": 0,
-                  "lr_milestones": [], "lr_gamma": 0.5, "grad_clip": 1.0, "iters": 4, "blowup_loss": 100.0},
+                  "lr_milestones": [], "lr_gamma": 0.5, "grad_clip": 1.0, "iters": 4, "blowup_loss": 100.0,
+                  "gradient": "unrolled", "solver": "fixed_point", "tol": 1e-3, "phantom_steps": 3,
+                  "phantom_damping": 0.5},
         "intervention_params": params,
     }
 

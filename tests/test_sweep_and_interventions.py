@@ -84,5 +84,5 @@ def test_schema_enum_lists_exactly_the_registered_interventions():
     from conftest import ROOT
 
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    enum = schema["$defs"]["prefix_sums"]["properties"]["interventions"]["items"]["enum"]
+    enum = schema["$defs"]["intervention"]["enum"]
     assert set(enum) == set(INTERVENTIONS)

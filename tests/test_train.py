@@ -31,10 +31,12 @@ def make_spec(data, intervention="mixed_init", **train_overrides):
         "model": {"width": 8, "blocks": 1},
         "train": {"epochs": 3, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0, "warmup_epochs": 1,
                   "lr_milestones": [2], "lr_gamma": 0.5, "grad_clip": 1.0, "iters": 4, "blowup_loss": 100.0,
-                  **train_overrides},
+                  "gradient": "unrolled", "solver": "fixed_point", "tol": 1e-3, "phantom_steps": 3,
+                  "phantom_damping": 0.5, **train_overrides},
         "intervention_params": {"init_std": 1.0, "mixed_init_prob": 0.5, "budget_min": 2, "budget_max": 6},
         "eval": {"max_iters": 8, "n_examples": 50, "batch_size": 20, "aa_iters": 8, "aa_examples": 16,
-                 "aa_pairs_batch": 4},
+                 "aa_pairs_batch": 4, "attack_examples": 4, "attack_steps": 2, "attack_lr": 0.1,
+                 "cycle_max_period": 2, "cycle_tol": 1e-3},
         "splits": [["in_distribution", str(data[8])], ["bits10", str(data[10])]],
     }
 
@@ -60,6 +62,19 @@ def test_same_spec_gives_identical_checkpoint_and_metrics(data, tmp_path):
     assert len(metrics["splits"]["bits10"]["accuracy"]) == 8
     other_seed = train_and_evaluate({**spec, "seed": 4}, data, tmp_path / "c")
     assert other_seed[0] != first[0]
+
+
+@pytest.mark.parametrize("gradient, solver", [("ift", "anderson"), ("phantom", "broyden"), ("jfb", "fixed_point")])
+def test_deq_gradients_train_and_record_solver_work(data, tmp_path, gradient, solver):
+    spec = make_spec(data, "baseline", gradient=gradient, solver=solver, iters=6, epochs=2)
+    result = train(job(spec, data, tmp_path))
+    assert result["status"] == "ok"
+    assert all(1 <= r["mean_iters"] <= 6 for r in result["history"])  # solver evaluations, capped
+    metrics = evaluate(EvalJob(spec, tmp_path / "model.pt", tmp_path / "metrics.json"))
+    assert metrics["gradient"] == gradient
+    split = metrics["splits"]["in_distribution"]
+    assert sum(split["dynamics"].values()) == 16 and len(split["residual_traces"]) == 8
+    assert split["attack"]["n_examples"] == 4 and 0 <= split["attack"]["accuracy_after"] <= 1
 
 
 def test_training_learns_something(data, tmp_path):

@@ -1,6 +1,6 @@
 """Command line of the pipeline: one subcommand per kind of Snakemake job.
 
-    python -m implicit_repro generate --paper anil2022 --task prefix_sums --bits 16 --count 10000 --out F
+    python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
     python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
     python -m implicit_repro evaluate --spec JSON --model F --out F --threads N
     python -m implicit_repro report   ITEM --metrics F... --papers F --scale S --out-stem STEM
@@ -25,13 +25,15 @@ def _threads(n: int) -> None:
 
 
 def cmd_generate(args) -> None:
-    from implicit_repro.data import prefix_sums
+    from implicit_repro.data.registry import generate
     from implicit_repro.data.store import save_dataset
     from implicit_repro.seeding import derive_seed, generator
 
-    parts = (args.paper, args.task, "data", args.bits)
-    tensors = prefix_sums.generate(args.bits, args.count, generator(*parts))
-    save_dataset(args.out, tensors, {"task": args.task, "bits": args.bits, "seed": derive_seed(*parts)})
+    parts = (args.paper, args.task, "data", args.split)
+    params = json.loads(args.params)
+    tensors = generate(args.task, params, generator(*parts))
+    save_dataset(args.out, tensors, {"task": args.task, "split": args.split, "params": params,
+                                     "seed": derive_seed(*parts)})
 
 
 def cmd_train(args) -> None:
@@ -85,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write one seeded dataset file")
     g.add_argument("--paper", required=True)
-    g.add_argument("--task", required=True, choices=["prefix_sums"])
-    g.add_argument("--bits", type=int, required=True)
-    g.add_argument("--count", type=int, required=True)
+    g.add_argument("--task", required=True)
+    g.add_argument("--split", required=True, help="the split's name (part of the seed)")
+    g.add_argument("--params", required=True, help="the generator's parameters as JSON")
     g.add_argument("--out", required=True)
     g.set_defaults(func=cmd_generate)
 

@@ -57,23 +57,43 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path)
 
 
-def _describe(error: jsonschema.ValidationError, where: str) -> str:
+def _describe(error: jsonschema.ValidationError, where: str, root: dict) -> str | None:
     path = _key_path(error)
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        known = set(error.schema.get("properties", {}))
+        for part in error.schema.get("allOf", []):
+            known |= set(_resolve_ref(part, root).get("properties", {}))
+        extra = sorted(set(error.instance) - known)
+        if not extra:
+            return None
         keys = ", ".join(f"`{'.'.join(filter(None, [path, k]))}`" for k in extra)
-        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(known))
         return f"{where}: unknown key {keys}; allowed here: {allowed}. Remove or rename it."
     if error.validator == "required":
         return f"{where}: `{path or '<top level>'}` {error.message}. Add it."
     return f"{where}: key `{path}`: {error.message}. Fix that value."
 
 
+def _resolve_ref(schema: dict, root: dict) -> dict:
+    """The sub-schema a {"$ref": "#/$defs/x"} points to (only local refs are used here)."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    node = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
 def _validate(instance: Any, schema: dict, where: str) -> None:
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), _key_path(e)))
-    if errors:
-        raise ConfigError(_describe(errors[0], where))
+    # The most specific error first. A failing allOf branch makes the properties it checked count
+    # as "unevaluated": skip that echo when no key is really unknown.
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (-len(e.absolute_path), _key_path(e)))
+    messages = [_describe(e, where, schema) for e in errors]
+    messages = [m for m in messages if m is not None]
+    if messages:
+        raise ConfigError(messages[0])
 
 
 def load_schema(path: str | Path) -> dict:
@@ -100,21 +120,33 @@ def _check_cross_field(cfg: dict, source: str, scale: str) -> None:
     where = f"{source} (scale '{scale}')"
     for task_name, task in cfg.get("anil2022", {}).items():
         key = f"anil2022.{task_name}"
-        ip = task["intervention_params"]
+
+        def fail(subkey: str, why: str) -> None:
+            raise ConfigError(f"{where}: key `{key}.{subkey}` {why}")
+
+        ip, ev, tr, data = task["intervention_params"], task["eval"], task["train"], task["data"]
         if ip["budget_min"] > ip["budget_max"]:
-            raise ConfigError(f"{where}: key `{key}.intervention_params.budget_min` exceeds budget_max.")
-        if task["eval"]["max_iters"] < task["train"]["iters"]:
-            raise ConfigError(
-                f"{where}: key `{key}.eval.max_iters` must be at least `{key}.train.iters` "
-                "so the sweep covers the training budget."
-            )
-        if task["eval"]["aa_iters"] > task["eval"]["max_iters"]:
-            raise ConfigError(
-                f"{where}: key `{key}.eval.aa_iters` must not exceed `{key}.eval.max_iters` "
-                "(correctness at the AA budget is read off the sweep)."
-            )
+            fail("intervention_params.budget_min", "exceeds budget_max.")
+        if ev["max_iters"] < tr["iters"]:
+            fail("eval.max_iters", f"must be at least `{key}.train.iters` so the sweep covers the training budget.")
+        if ev["aa_iters"] > ev["max_iters"]:
+            fail("eval.aa_iters", f"must not exceed `{key}.eval.max_iters` (correctness at the AA budget is "
+                                  "read off the sweep).")
+        if ev["max_iters"] + 1 - ev["cycle_max_period"] < 2:
+            fail("eval.cycle_max_period", f"leaves too few of the {ev['max_iters']} iterations to detect a cycle; "
+                                          "lower it or raise eval.max_iters.")
         if len(set(task["seeds"])) != len(task["seeds"]):
-            raise ConfigError(f"{where}: key `{key}.seeds` repeats a seed.")
+            fail("seeds", "repeats a seed.")
+        if task_name == "mazes":
+            for size in (data["train_size"], *data["harder_sizes"]):
+                if size % 2 == 0:
+                    fail("data", f"has maze size {size}; maze sizes are odd (S = 2c - 1 for c cells a side).")
+        if task_name == "edge_copy" and data["train_nodes"][0] > data["train_nodes"][1]:
+            fail("data.train_nodes", "must be [fewest, most] nodes.")
+        if task_name == "digits" and data["train_sigma"][0] > data["train_sigma"][1]:
+            fail("data.train_sigma", "must be [lowest, highest] blur.")
+        if task_name in ("matrix_inversion", "edge_copy") and "threshold" not in task["task_params"]:
+            fail("task_params.threshold", "is required: the regression tasks count an example correct below it.")
 
 
 def load(config_path: str | Path, schema_path: str | Path, cli_overrides: dict | None = None) -> dict:

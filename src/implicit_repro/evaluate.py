@@ -14,10 +14,12 @@ from implicit_repro.io import write_json
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
 from implicit_repro.seeding import generator
 from implicit_repro.sweep import batched_sweep
-from implicit_repro.tasks import get_task
-from implicit_repro.train import make_model
+from implicit_repro.adversarial_init import adversarial_init_attack
+from implicit_repro.limit_cycles import KIND_NAMES, trace_and_classify
+from implicit_repro.train import job_task, make_model
 
 IN_DISTRIBUTION = "in_distribution"
+TRACES_KEPT = 8  # per-example residual traces stored per split, for the convergence figure
 
 
 @dataclass
@@ -30,7 +32,7 @@ class EvalJob:
 def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``eval.n_examples`` test examples of a split; in-distribution ones come from the
     part of the training length that training did not see."""
-    task = get_task(spec["task"])
+    task = job_task(spec)
     inputs, targets = data["inputs"], data["targets"]
     if split == IN_DISTRIBUTION:
         n_train = int(len(inputs) * spec["data"]["train_fraction"])
@@ -44,7 +46,7 @@ def evaluate(job: EvalJob) -> dict:
     ckpt = load_checkpoint(job.model_path)
     result = {
         "paper": spec["paper"], "task": spec["task"], "intervention": spec["intervention"],
-        "seed": spec["seed"], "status": ckpt["status"], "train_iters": spec["train"]["iters"],
+        "gradient": spec["train"]["gradient"], "seed": spec["seed"], "status": ckpt["status"], "train_iters": spec["train"]["iters"],
         "max_iters": cfg["max_iters"], "aa_iters": cfg["aa_iters"],
         "split_order": [name for name, _ in spec["splits"]], "splits": {},
     }
@@ -54,7 +56,7 @@ def evaluate(job: EvalJob) -> dict:
     model = make_model(spec)
     model.load_state_dict(ckpt["model"])
     model.eval()
-    task = get_task(spec["task"])
+    task = job_task(spec)
     for split, path in spec["splits"]:
         x, y = split_examples(spec, split, load_dataset(path))
         sweep = batched_sweep(model, task, x, y, cfg["max_iters"], cfg["batch_size"])
@@ -63,7 +65,10 @@ def evaluate(job: EvalJob) -> dict:
             "accuracy": sweep["correct"].float().mean(1).tolist(),
             "residual_median": sweep["residual"].median(1).values.tolist(),
             **_alignment(model, x, sweep["correct"], cfg, spec, split),
+            **_dynamics(model, x, cfg),
         }
+        if split == IN_DISTRIBUTION and cfg["attack_examples"] > 0:
+            result["splits"][split]["attack"] = _attack(model, task, x, y, cfg, spec)
     write_json(job.out_path, _finite_or_none(result))
     return result
 
@@ -83,6 +88,36 @@ def _alignment(model, x, correct, cfg, spec, split) -> dict:
         "aa_per_example": per_example.tolist(),
         "correct_at_aa_iters": correct[cfg["aa_iters"] - 1, :n].tolist(),
     }
+
+
+def _dynamics(model, x, cfg) -> dict:
+    """Where the AA examples' trajectories end up (fixed point, limit cycle, still moving) and
+    their residual trace: the material of fig_convergence_traces."""
+    xs = x[: cfg["aa_examples"]]
+    iters, max_period = cfg["max_iters"], cfg["cycle_max_period"]
+    window = min(16, iters + 1 - max_period)
+    traced = trace_and_classify(model.step, xs, model.initial_state(xs), iters, tol=cfg["cycle_tol"],
+                                max_period=max_period, window=window)
+    kinds = traced["classification"].kind
+    periods = traced["classification"].period
+    return {
+        "dynamics": {name: int((kinds == code).sum()) for code, name in KIND_NAMES.items()},
+        "cycle_periods": sorted({int(p) for p, k in zip(periods, kinds) if KIND_NAMES[int(k)] == "cycle"}),
+        "residual_traces": traced["residual"][:, : TRACES_KEPT].T.tolist(),
+    }
+
+
+def _attack(model, task, x, y, cfg, spec) -> dict:
+    """The adversarial-initial-state stress test (table1) on the first ``attack_examples``
+    in-distribution examples: starts chosen to pull the state away from the zero-init one."""
+    n = cfg["attack_examples"]
+    xs, ys = x[:n], y[:n]
+    result = adversarial_init_attack(
+        model.step, model.readout, xs, cfg["aa_iters"], generator(spec["paper"], spec["task"], "attack", spec["seed"]),
+        objective="alignment", targets=ys, correct=task.correct, attack_steps=cfg["attack_steps"],
+        lr=cfg["attack_lr"], init_std=spec["intervention_params"]["init_std"], zeros=model.initial_state(xs),
+    )
+    return {"n_examples": len(xs), **result.summary()}
 
 
 def _finite_or_none(node):

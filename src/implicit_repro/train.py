@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from implicit_repro.checkpoint import load_checkpoint, save_checkpoint
 from implicit_repro.data.store import load_dataset
+from implicit_repro.deq import deq_fixed_point
 from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
 from implicit_repro.io import write_jsonl
 from implicit_repro.models import EquilibriumModel, build_model
@@ -48,9 +49,25 @@ def make_model(spec: dict) -> EquilibriumModel:
     return build_model(spec["task"], **spec["model"])
 
 
+def job_task(spec: dict):
+    return get_task(spec["task"], **spec.get("task_params", {}))
+
+
+def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
+    """Training logits, and the DEQ solver's statistics when the gradient is not plain backprop
+    through the unrolled iterations (then ``iters`` caps the solver's evaluations)."""
+    if cfg["gradient"] == "unrolled":
+        return model(x, iters, z0), None
+    z, stats = deq_fixed_point(
+        lambda z: model.step(z, x), z0, solver=cfg["solver"], grad=cfg["gradient"], max_iter=iters,
+        tol=cfg["tol"], phantom_steps=cfg["phantom_steps"], phantom_damping=cfg["phantom_damping"],
+    )
+    return model.readout(z), stats
+
+
 def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The training part of the easy dataset; the rest is the in-distribution test split."""
-    task = get_task(spec["task"])
+    task = job_task(spec)
     n_train = int(len(data["inputs"]) * spec["data"]["train_fraction"])
     return task.model_input(data["inputs"][:n_train]), task.target(data["targets"][:n_train])
 
@@ -68,7 +85,7 @@ class _Diverged(Exception):
 
 def train(job: TrainJob, device: str = "cpu") -> dict:
     spec, cfg = job.spec, job.spec["train"]
-    task = get_task(spec["task"])
+    task = job_task(spec)
     intervention = get_intervention(spec["intervention"])
     x_all, y_all = train_split(spec, load_dataset(job.data_path))
     model = make_model(spec).to(device)
@@ -137,7 +154,7 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         zeros = torch.zeros(model.state_shape(x))
         z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
-        logits = model(x, iters, z0)
+        logits, solver_stats = forward(model, x, z0, iters, cfg)
         loss = task.loss(logits, y)
         aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
         total = loss if aux is None else loss + aux
@@ -152,7 +169,7 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
             aux_sum += aux.item() * len(idx)
         correct += int(task.correct(logits.detach(), y).sum())
         seen += len(idx)
-        iters_sum += iters * len(idx)
+        iters_sum += (iters if solver_stats is None else solver_stats.nfe) * len(idx)
     mean_loss = loss_sum / seen
     if not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]:
         raise _Diverged(f"epoch loss {mean_loss:.3g} above blowup_loss {cfg['blowup_loss']}")

@@ -12,6 +12,7 @@ ENV = "../envs/implicit_repro.yaml"
 
 # Keep torch out of the Snakefile's imports: a no-op rerun should take about a second.
 from implicit_repro.config import load_schema, resolve
+from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
 
 try:
@@ -27,21 +28,47 @@ PAPERS_FILE = "config/papers.yaml"
 wildcard_constraints:
     paper="[a-z]+[0-9]{4}",
     task="[a-z_]+",
+    split=r"[a-z]+[0-9][\w.\-]*",
     intervention="[a-z_]+",
+    gradient="unrolled|ift|phantom|jfb",
     seed=r"\d+",
-    bits=r"\d+",
+
+
+def tasks(paper):
+    return [task for task, t in CFG[paper].items() if t["enabled"]]
 
 
 def task_cfg(paper, task):
     return CFG[paper][task]
 
 
-def dataset_path(paper, task, bits):
-    return f"data/{paper}/{task}/bits{bits}.pt"
+def split_params(paper, task):
+    """Split name -> generator parameters, the training split first."""
+    return dict(task_splits(task, task_cfg(paper, task)["data"]))
 
 
-def job_dir(stage, w):
-    return f"{stage}/{w.paper}/{w.task}/{w.intervention}/seed{w.seed}"
+def dataset_path(paper, task, split):
+    return f"data/{paper}/{task}/{split}.pt"
+
+
+def train_split_path(paper, task):
+    return dataset_path(paper, task, next(iter(split_params(paper, task))))
+
+
+def eval_splits(paper, task):
+    """Split name -> dataset file; the in-distribution split is the held-out part of the training
+    split, then come the harder ones."""
+    names = list(split_params(paper, task))
+    splits = {"in_distribution": dataset_path(paper, task, names[0])}
+    splits.update({name: dataset_path(paper, task, name) for name in names[1:]})
+    return splits
+
+
+def model_options(paper, task):
+    t = task_cfg(paper, task)
+    if task == "matrix_inversion":
+        return {**t["model"], "matrix_size": t["data"]["n"]}
+    return t["model"]
 
 
 def train_spec(w):
@@ -50,16 +77,10 @@ def train_spec(w):
     return {
         "paper": w.paper, "task": w.task, "intervention": w.intervention, "seed": int(w.seed),
         "data": {"train_fraction": t["data"]["train_fraction"]},
-        "model": t["model"], "train": t["train"], "intervention_params": t["intervention_params"],
+        "model": model_options(w.paper, w.task), "task_params": t["task_params"],
+        "train": {**t["train"], "gradient": w.gradient},
+        "intervention_params": t["intervention_params"],
     }
-
-
-def eval_splits(paper, task):
-    """Split name -> dataset file; the in-distribution split comes from the training length."""
-    d = task_cfg(paper, task)["data"]
-    splits = {"in_distribution": dataset_path(paper, task, d["train_bits"])}
-    splits.update({f"bits{b}": dataset_path(paper, task, b) for b in d["harder_bits"]})
-    return splits
 
 
 def eval_spec(w):
@@ -68,13 +89,25 @@ def eval_spec(w):
     return {**train_spec(w), "eval": task_cfg(w.paper, w.task)["eval"], "splits": splits}
 
 
-def jobs(paper, task):
+def grid_jobs(paper, task):
+    """(intervention, gradient, seed) of the intervention grid, trained with `train.gradient`."""
     t = task_cfg(paper, task)
-    return [(i, s) for i in t["interventions"] for s in t["seeds"]]
+    return [(i, t["train"]["gradient"], s) for i in t["interventions"] for s in t["seeds"]]
 
 
-def metrics_files(paper, task):
-    return [f"results/{paper}/{task}/{i}/seed{s}/metrics.json" for i, s in jobs(paper, task)]
+def study_jobs(paper, task):
+    """(intervention, gradient, seed) of the gradient study of table2_phantom_vs_ift."""
+    study = task_cfg(paper, task)["gradient_study"]
+    return [(study["intervention"], g, s) for g in study["gradients"] for s in study["seeds"]]
+
+
+def jobs(paper, task):
+    return list(dict.fromkeys(grid_jobs(paper, task) + study_jobs(paper, task)))
+
+
+def job_path(stage, paper, task, job, name):
+    intervention, gradient, seed = job
+    return f"{stage}/{paper}/{task}/{intervention}/{gradient}/seed{seed}/{name}"
 
 
 def as_json(fn):
@@ -82,23 +115,32 @@ def as_json(fn):
 
 
 def data_outputs():
-    return [
-        path
-        for task in CFG["anil2022"]
-        for path in sorted(set(eval_splits("anil2022", task).values()))
-    ]
+    return sorted({path for task in tasks("anil2022") for path in eval_splits("anil2022", task).values()})
 
 
 def train_outputs():
     return [
-        f"checkpoints/anil2022/{task}/{i}/seed{s}/model.pt"
-        for task in CFG["anil2022"]
-        for i, s in jobs("anil2022", task)
+        job_path("checkpoints", "anil2022", task, job, "model.pt")
+        for task in tasks("anil2022")
+        for job in jobs("anil2022", task)
+    ]
+
+
+def metrics_of(jobs_of, paper="anil2022"):
+    return [
+        job_path("results", paper, task, job, "metrics.json")
+        for task in tasks(paper)
+        for job in jobs_of(paper, task)
     ]
 
 
 def evaluate_outputs():
-    return [path for task in CFG["anil2022"] for path in metrics_files("anil2022", task)]
+    return metrics_of(jobs)
+
+
+def item_metrics(item):
+    """The metrics files an item is built from: the gradient study for table2, else the grid."""
+    return metrics_of(study_jobs if item == "table2_phantom_vs_ift" else grid_jobs)
 
 
 # Items of anil2022 built so far: id -> (output pattern, extensions).

@@ -1,15 +1,15 @@
-# Seeded dataset generation: one file per (paper, task, length), written once.
+# Seeded dataset generation: one file per (paper, task, split), written once.
 
 
-rule generate_prefix_sums:
+rule generate:
     output:
-        "data/{paper}/prefix_sums/bits{bits}.pt",
+        "data/{paper}/{task}/{split}.pt",
     params:
-        n_strings=lambda w: task_cfg(w.paper, "prefix_sums")["data"]["count"],
+        generator=lambda w: json.dumps(split_params(w.paper, w.task)[w.split], sort_keys=True),
     log:
-        "logs/data/{paper}/prefix_sums/bits{bits}.log",
+        "logs/data/{paper}/{task}/{split}.log",
     benchmark:
-        "logs/benchmark/data/{paper}/prefix_sums/bits{bits}.tsv"
+        "logs/benchmark/data/{paper}/{task}/{split}.tsv"
     conda:
         ENV
     threads: RES["data"]["threads"]
@@ -17,8 +17,8 @@ rule generate_prefix_sums:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     shell:
-        "python -m implicit_repro generate --paper {wildcards.paper} --task prefix_sums "
-        "--bits {wildcards.bits} --count {params.n_strings} --out {output} 2> {log}"
+        "python -m implicit_repro generate --paper {wildcards.paper} --task {wildcards.task} "
+        "--split {wildcards.split} --params {params.generator:q} --out {output} 2> {log}"
 
 
 rule data:

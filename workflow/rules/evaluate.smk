@@ -3,16 +3,16 @@
 
 rule evaluate:
     input:
-        model="checkpoints/{paper}/{task}/{intervention}/seed{seed}/model.pt",
+        model="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/model.pt",
         splits=lambda w: sorted(set(eval_splits(w.paper, w.task).values())),
     output:
-        "results/{paper}/{task}/{intervention}/seed{seed}/metrics.json",
+        "results/{paper}/{task}/{intervention}/{gradient}/seed{seed}/metrics.json",
     params:
         spec=as_json(eval_spec),
     log:
-        "logs/evaluate/{paper}/{task}/{intervention}/seed{seed}.log",
+        "logs/evaluate/{paper}/{task}/{intervention}/{gradient}/seed{seed}.log",
     benchmark:
-        "logs/benchmark/evaluate/{paper}/{task}/{intervention}/seed{seed}.tsv"
+        "logs/benchmark/evaluate/{paper}/{task}/{intervention}/{gradient}/seed{seed}.tsv"
     conda:
         ENV
     threads: RES["evaluate"]["threads"]

@@ -2,7 +2,7 @@
 
 rule anil2022_item:
     input:
-        metrics=evaluate_outputs(),
+        metrics=lambda w: item_metrics(w.item),
         papers=PAPERS_FILE,
     output:
         "paper_results/anil2022/{item}.csv",
@@ -29,7 +29,7 @@ rule anil2022_item:
 
 rule anil2022_figure:
     input:
-        metrics=evaluate_outputs(),
+        metrics=lambda w: item_metrics(w.item),
     output:
         "figures/anil2022/{item}.png",
         "figures/anil2022/{item}.pdf",

@@ -3,17 +3,17 @@
 
 rule train:
     input:
-        data=lambda w: dataset_path(w.paper, w.task, task_cfg(w.paper, w.task)["data"]["train_bits"]),
+        data=lambda w: train_split_path(w.paper, w.task),
     output:
-        model="checkpoints/{paper}/{task}/{intervention}/seed{seed}/model.pt",
-        log="checkpoints/{paper}/{task}/{intervention}/seed{seed}/train_log.jsonl",
+        model="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/model.pt",
+        log="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/train_log.jsonl",
     params:
         spec=as_json(train_spec),
         device=CFG["device"],
     log:
-        "logs/train/{paper}/{task}/{intervention}/seed{seed}.log",
+        "logs/train/{paper}/{task}/{intervention}/{gradient}/seed{seed}.log",
     benchmark:
-        "logs/benchmark/train/{paper}/{task}/{intervention}/seed{seed}.tsv"
+        "logs/benchmark/train/{paper}/{task}/{intervention}/{gradient}/seed{seed}.tsv"
     conda:
         ENV
     threads: RES["train"]["threads"]

@@ -19,9 +19,9 @@ METRICS = {
 }
 
 
-def split_order(records: list[dict]) -> list[str]:
-    """Splits in the config's order: in-distribution first, then harder and harder ones."""
-    return records[0]["split_order"] if records else []
+def split_orders(records: list[dict]) -> dict[str, list[str]]:
+    """Each task's splits in the config's order: in-distribution first, then harder and harder."""
+    return {r["task"]: r["split_order"] for r in records}
 
 
 def table_interventions(records: list[dict], reported: list[dict], scale: str, stem: str) -> pd.DataFrame:
@@ -34,9 +34,11 @@ def table_interventions(records: list[dict], reported: list[dict], scale: str, s
         .reset_index()
     )
     # Every (task, intervention) x split x metric cell, so runs that all diverged still show up.
-    grid = counts.merge(pd.DataFrame({"split": split_order(records)}), how="cross").merge(
-        pd.DataFrame({"metric": list(METRICS)}), how="cross"
+    splits = pd.DataFrame(
+        [(task, split, rank) for task, order in split_orders(records).items() for rank, split in enumerate(order)],
+        columns=["task", "split", "split_rank"],
     )
+    grid = counts.merge(splits, on="task").merge(pd.DataFrame({"metric": list(METRICS)}), how="cross")
     ok = summary[summary["status"] == "ok"].reindex(columns=["task", "intervention", "seed", "split", *METRICS])
     values = (
         ok.melt(id_vars=["task", "intervention", "seed", "split"], value_vars=list(METRICS), var_name="metric")
@@ -49,22 +51,22 @@ def table_interventions(records: list[dict], reported: list[dict], scale: str, s
     frame.insert(3, "effect", frame["intervention"].map(lambda i: get_intervention(i).effect))
     frame = attach_reported(frame, reported, keys=keys)
     frame["scale"] = scale
-    write_table(frame, _display(frame, split_order(records)), stem, _caption(scale))
+    frame = frame.sort_values(["task", "intervention", "split_rank"], kind="stable").drop(columns="split_rank")
+    write_table(frame, _display(frame), stem, _caption(scale))
     return frame
 
 
-def _display(frame: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
+def _display(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, intervention, split), one column per metric: "mean ± std"."""
     cell = frame.assign(text=[
         "—" if pd.isna(mean) else f"{mean:.3f} ± {0 if pd.isna(std) else std:.3f}"
         for mean, std in zip(frame["reproduced"], frame["reproduced_std"])
     ])
     short = {"acc_at_train_iters": "acc@train", "acc_at_max_iters": "acc@max", "aa": "AA",
              "aa_all_pairs": "AA pairs"}
-    wide = cell.pivot_table(index=["task", "intervention", "effect", "n_models", "n_diverged"],
-                            columns=["split", "metric"], values="text", aggfunc="first")
-    columns = [(s, m) for s in splits for m in short if (s, m) in wide.columns]
-    wide = wide[columns]
-    wide.columns = [f"{s} {short[m]}" for s, m in columns]
+    rows = ["task", "intervention", "effect", "n_models", "n_diverged", "split"]
+    wide = cell.pivot_table(index=rows, columns="metric", values="text", aggfunc="first", sort=False)
+    wide = wide[[m for m in short if m in wide.columns]].rename(columns=short)
     return wide.reset_index()
 
 
@@ -77,19 +79,24 @@ def _caption(scale: str) -> str:
 
 def fig_upward_generalization(records: list[dict], scale: str, stem: str) -> pd.DataFrame:
     curves = curve_frame(records)
-    tasks, splits = sorted(curves["task"].unique()), split_order(records)
+    tasks, orders = sorted(curves["task"].unique()), split_orders(records)
+    n_cols = max((len(orders[t]) for t in tasks), default=1)
     if curves.empty:
         fig, ax = plt.subplots(figsize=(5, 2))
         ax.text(0.5, 0.5, "no converged run to plot: every run diverged", ha="center", va="center")
         ax.set_axis_off()
         save_figure(fig, stem)
         return curves
-    fig, axes = plt.subplots(len(tasks), len(splits), figsize=(4 * len(splits), 3.2 * len(tasks)),
+    fig, axes = plt.subplots(len(tasks), n_cols, figsize=(4 * n_cols, 3.2 * len(tasks)),
                              squeeze=False, sharey=True)
     train_iters = {r["task"]: r["train_iters"] for r in records}
     for row, task in enumerate(tasks):
-        for col, split in enumerate(splits):
+        for col in range(n_cols):
             ax = axes[row][col]
+            if col >= len(orders[task]):
+                ax.set_axis_off()
+                continue
+            split = orders[task][col]
             sub = curves[(curves["task"] == task) & (curves["split"] == split)]
             for intervention, group in sub.groupby("intervention", sort=True):
                 stats = group.groupby("iteration")["accuracy"].agg(["mean", "min", "max"])

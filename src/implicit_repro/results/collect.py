@@ -6,7 +6,7 @@ import pandas as pd
 
 from implicit_repro.io import read_json
 
-JOB_COLUMNS = ["paper", "task", "intervention", "seed"]
+JOB_COLUMNS = ["paper", "task", "intervention", "gradient", "seed"]
 
 
 def load_records(paths: list[str]) -> list[dict]:

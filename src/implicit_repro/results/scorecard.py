@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from implicit_repro.interventions import get_intervention
-from implicit_repro.results.anil2022 import split_order
+from implicit_repro.results.anil2022 import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
 from implicit_repro.results.stats import bootstrap_ci, spearman, verdict
 
@@ -17,21 +17,24 @@ MIN_PER_CLASS = 10  # claim 4 needs this many correct and wrong examples for a m
 
 
 def anil2022_scorecard(records: list[dict]) -> list[dict]:
-    splits = split_order(records)
+    """Claims 1-4 per task, each on the task's hardest evaluated split."""
     summary = summary_frame(records)
     ok = summary[summary["status"] == "ok"]
-    if len(splits) < 2 or ok.empty:
-        why = "no harder split was evaluated" if len(splits) < 2 else "no converged model (every run diverged)"
-        return [_row(c, why, float("nan"), (np.nan, np.nan), 0) for c in (1, 2, 3, 4)]
-    hardest = splits[-1]
+    examples = per_example_frame(records)
     rows = []
-    for task, by_task in ok.groupby("task"):
+    for task, order in split_orders(records).items():
+        by_task = ok[ok["task"] == task]
+        if len(order) < 2 or by_task.empty:
+            why = "no harder split was evaluated" if len(order) < 2 else "no converged model (every run diverged)"
+            rows += [_row(c, why, float("nan"), (np.nan, np.nan), 0, task) for c in (1, 2, 3, 4)]
+            continue
+        hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
         rows += [
             _claim1(task, hard, hardest),
             _claim2(task, hard, hardest),
             *_claim3(task, hard, hardest),
-            _claim4(task, by_task, per_example_frame(records), hardest),
+            _claim4(task, by_task, examples, hardest),
         ]
     return rows
 
