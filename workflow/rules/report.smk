@@ -9,7 +9,7 @@ rule anil2022_item:
         "paper_results/anil2022/{item}.md",
         "paper_results/anil2022/{item}.tex",
     wildcard_constraints:
-        item="table_[a-z0-9_]+",
+        item="table[0-9]*_[a-z0-9_]+",
     params:
         scale=SCALE,
     log:
