@@ -52,26 +52,28 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from implicit_repro.results import anil2022, readme, scorecard
     from implicit_repro.results.collect import load_records
+    from implicit_repro.results.registry import build_item
     from implicit_repro.results.reported import load_papers
 
     papers = load_papers(args.papers)
     records = load_records(args.metrics)
-    if args.item == "table_interventions":
-        anil2022.table_interventions(records, papers["anil2022"]["reported"].get(args.item, []), args.scale,
-                                     args.out_stem)
-    elif args.item == "fig_upward_generalization":
-        anil2022.fig_upward_generalization(records, args.scale, args.out_stem)
-    elif args.item == "readme":
-        from implicit_repro.choices import choices_markdown
-        from implicit_repro.io import write_text
+    if args.item == "readme":
+        _report_readme(args, papers, records)
+    else:
+        build_item(args.item, records, papers, args.scale, args.out_stem)
 
-        cfg = json.loads(args.config)
-        card = scorecard.scorecard_frame(scorecard.anil2022_scorecard(records))
-        write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
-        text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg))
-        write_text(args.out_stem + ".md", text)
+
+def _report_readme(args, papers: dict, records: list[dict]) -> None:
+    from implicit_repro.choices import choices_markdown
+    from implicit_repro.io import write_text
+    from implicit_repro.results import readme, scorecard
+
+    cfg = json.loads(args.config)
+    card = scorecard.scorecard_frame(scorecard.anil2022_scorecard(records))
+    write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
+    text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg))
+    write_text(args.out_stem + ".md", text)
 
 
 def _device(name: str) -> str:
@@ -110,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="build one item of paper_results/ or figures/")
-    r.add_argument("item", choices=["table_interventions", "fig_upward_generalization", "readme"])
-    r.add_argument("--metrics", nargs="+", required=True)
+    r.add_argument("item", help="an anil2022 item id (see results/registry.py) or 'readme'")
+    # Possibly none: table2's gradient study is empty at scales that configure none.
+    r.add_argument("--metrics", nargs="*", default=[])
     r.add_argument("--papers", default="config/papers.yaml")
     r.add_argument("--scale", required=True)
     r.add_argument("--out-stem", required=True)

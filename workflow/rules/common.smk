@@ -143,10 +143,29 @@ def item_metrics(item):
     return metrics_of(study_jobs if item == "table2_phantom_vs_ift" else grid_jobs)
 
 
-# Items of anil2022 built so far: id -> (output pattern, extensions).
+# Items of anil2022 (every item of its spec): id -> (output pattern, extensions). Tables are the
+# ids starting with "table", figures those starting with "fig"; each item's builder is registered in
+# src/implicit_repro/results/registry.py.
+def _item_files(item):
+    if item.startswith("table"):
+        return (f"paper_results/anil2022/{item}.{{ext}}", ("csv", "md", "tex"))
+    return (f"figures/anil2022/{item}.{{ext}}", ("png", "pdf"))
+
+
 ANIL2022_ITEMS = {
-    "table_interventions": ("paper_results/anil2022/table_interventions.{ext}", ("csv", "md", "tex")),
-    "fig_upward_generalization": ("figures/anil2022/fig_upward_generalization.{ext}", ("png", "pdf")),
+    item: _item_files(item)
+    for item in (
+        "table1_adversarial_init",
+        "table2_phantom_vs_ift",
+        "fig_upward_generalization",
+        "fig_aa_vs_accuracy",
+        "table_aa_accuracy_correlation",
+        "fig_interventions",
+        "table_interventions",
+        "fig_per_example_aa",
+        "table_per_example_aa",
+        "fig_convergence_traces",
+    )
 }
 
 

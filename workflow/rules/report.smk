@@ -9,7 +9,7 @@ rule anil2022_item:
         "paper_results/anil2022/{item}.md",
         "paper_results/anil2022/{item}.tex",
     wildcard_constraints:
-        item="table_[a-z0-9_]+",
+        item="table[0-9]*_[a-z0-9_]+",
     params:
         scale=SCALE,
     log:
@@ -55,7 +55,7 @@ rule anil2022_figure:
 rule readme:
     input:
         item_files=[path for item in ANIL2022_ITEMS for path in item_outputs(item)],
-        metrics=evaluate_outputs(),
+        metrics=metrics_of(grid_jobs),
         papers=PAPERS_FILE,
     output:
         readme="paper_results/README.md",

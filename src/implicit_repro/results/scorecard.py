@@ -9,7 +9,7 @@ import pandas as pd
 from implicit_repro.interventions import get_intervention
 from implicit_repro.results.anil2022 import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
-from implicit_repro.results.stats import bootstrap_ci, spearman, verdict
+from implicit_repro.results.stats import bootstrap_ci, point_biserial, spearman, verdict
 
 GOOD_IN_DISTRIBUTION = 0.9  # claim 4 looks only at models at least this accurate in-distribution
 IN_DISTRIBUTION = "in_distribution"
@@ -75,17 +75,21 @@ def _claim3(task, hard, split):
     return rows
 
 
-def _claim4(task, by_task, examples, split):
+def good_models(by_task: pd.DataFrame) -> pd.DataFrame:
+    """(task, intervention, seed) of the converged models at least GOOD_IN_DISTRIBUTION accurate
+    in-distribution (at the largest test-time budget); ``by_task`` is a summary frame of ok runs."""
     good = by_task[(by_task["split"] == IN_DISTRIBUTION) & (by_task["acc_at_max_iters"] >= GOOD_IN_DISTRIBUTION)]
-    keep = examples.merge(good[["task", "intervention", "seed"]], on=["task", "intervention", "seed"])
-    keep = keep[keep["split"] == split]
-    pairs = keep[["aa", "correct"]].to_numpy(dtype=float)
+    return good[["task", "intervention", "seed"]]
 
-    def point_biserial(p):
-        if len(p) < 3 or np.ptp(p[:, 0]) == 0 or np.ptp(p[:, 1]) == 0:
-            return float("nan")
-        return float(np.corrcoef(p[:, 0], p[:, 1])[0, 1])
 
+def good_model_examples(by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The per-example rows (AA, correct) of ``split`` from the good models only."""
+    keep = examples.merge(good_models(by_task), on=["task", "intervention", "seed"])
+    return keep[keep["split"] == split]
+
+
+def _claim4(task, by_task, examples, split):
+    pairs = good_model_examples(by_task, examples, split)[["aa", "correct"]].to_numpy(dtype=float)
     n_right = int(pairs[:, 1].sum()) if len(pairs) else 0
     n_wrong = len(pairs) - n_right
     enough = min(n_right, n_wrong) >= MIN_PER_CLASS

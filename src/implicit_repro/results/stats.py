@@ -39,6 +39,13 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def point_biserial(pairs: np.ndarray) -> float:
+    """Pearson correlation of column 0 (a score) with column 1 (0/1 correctness) of ``pairs``."""
+    if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
+        return float("nan")
+    return float(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1])
+
+
 def _ranks(v: np.ndarray) -> np.ndarray:
     """Average ranks (ties share their mean rank)."""
     order = np.argsort(v, kind="mergesort")
