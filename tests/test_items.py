@@ -284,3 +284,18 @@ def test_every_item_is_written_for_a_single_seed(item, tmp_path):
     records = [{**r, "gradient": "ift"} for r in records] if item == "table2_phantom_vs_ift" else records
     build_item(item, records, PAPERS, "smoke", str(tmp_path / item))
     assert written(tmp_path / item, ANIL2022[item][0])
+
+
+def test_scorecard_withholds_a_verdict_below_three_models_per_group():
+    from implicit_repro.results.scorecard import anil2022_scorecard
+
+    def claim3(n_seeds):
+        records = [make_record(intervention=i, seed=s, accuracy={**{split: 0.9 for split in ORDER}, ORDER[-1]: acc})
+                   for i, acc in (("baseline", 0.1), ("mixed_init", 0.8)) for s in range(n_seeds)]
+        # jitter so the bootstrap has variance to resample
+        for k, r in enumerate(records):
+            r["splits"][ORDER[-1]]["accuracy"] = [a + 0.01 * k for a in r["splits"][ORDER[-1]]["accuracy"]]
+        return next(r for r in anil2022_scorecard(records) if r["claim"] == 3)
+
+    assert claim3(2)["verdict"] == "inconclusive" and np.isnan(claim3(2)["ci_low"])
+    assert claim3(3)["verdict"] == "replicated"

@@ -81,9 +81,11 @@ def test_smoke_run_writes_the_table_and_the_figure(smoke_run):
     assert set(table["scale"]) == {"smoke"}
     assert set(table["task"]) == {"prefix_sums", "mazes", "matrix_inversion", "edge_copy", "digits"}
     prefix = table[table["task"] == "prefix_sums"]
-    assert set(prefix["intervention"]) == {"baseline", "mixed_init"}
+    smoke = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                        {"scale": "smoke"})["anil2022"]["prefix_sums"]
+    assert set(prefix["intervention"]) == set(smoke["interventions"])
     assert set(prefix["split"]) == {"in_distribution", "bits12"}
-    assert (prefix["n_models"] == 2).all()
+    assert (prefix["n_models"] == len(smoke["seeds"])).all()
     assert set(table.loc[table["task"] == "mazes", "split"]) == {"in_distribution", "size5"}
     readme = (smoke_run / "paper_results/README.md").read_text()
     assert "`table_interventions`" in readme and "produced (smoke)" in readme

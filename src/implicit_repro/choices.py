@@ -79,6 +79,6 @@ def choices_markdown(cfg: dict) -> str:
     lines.append(
         "### Scorecard\n- Statistics use each task's hardest evaluated split; claim 4 pools examples of models "
         "whose in-distribution accuracy is at least 0.9 and gives a verdict only with at least 10 correct and "
-        "10 wrong examples. A bootstrap CI is reported only when the statistic is defined on at least 95% of "
+        "10 wrong examples; claims 1-3 need at least 3 models in every group compared. A bootstrap CI is reported only when the statistic is defined on at least 95% of "
         "2,000 resamples.")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from implicit_repro.results.stats import bootstrap_ci, point_biserial, spearman,
 
 GOOD_IN_DISTRIBUTION = 0.9  # claim 4 looks only at models at least this accurate in-distribution
 IN_DISTRIBUTION = "in_distribution"
+MIN_MODELS = 3  # claims 1-3 give a CI only with at least this many models in every group
 MIN_PER_CLASS = 10  # claim 4 needs this many correct and wrong examples for a meaningful CI
 
 
@@ -44,9 +45,16 @@ def _row(claim, statistic, value, ci, n, task="", expected_sign=1):
             "ci_low": ci[0], "ci_high": ci[1], "n": n, "verdict": verdict(*ci, expected_sign)}
 
 
+def _ci(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float]:
+    """A bootstrap CI, or none when some sample has too few models to resample meaningfully."""
+    if min(len(s) for s in samples) < MIN_MODELS:
+        return np.nan, np.nan
+    return bootstrap_ci(samples, statistic)
+
+
 def _claim1(task, hard, split):
     gain = (hard["acc_at_max_iters"] - hard["acc_at_train_iters"]).to_numpy()
-    ci = bootstrap_ci((gain,), np.mean)
+    ci = _ci((gain,), np.mean)
     return _row(1, f"mean over models of accuracy gain on {split} from the training budget to the largest "
                    "test-time budget", float(np.mean(gain)), ci, len(gain), task)
 
@@ -54,7 +62,7 @@ def _claim1(task, hard, split):
 def _claim2(task, hard, split):
     pairs = hard[["aa", "acc_at_max_iters"]].to_numpy()
     stat = lambda p: spearman(p[:, 0], p[:, 1])  # noqa: E731
-    ci = bootstrap_ci((pairs,), stat)
+    ci = _ci((pairs,), stat)
     return _row(2, f"Spearman correlation across models of AA and accuracy on {split} (largest budget)",
                 stat(pairs), ci, len(pairs), task)
 
@@ -68,7 +76,7 @@ def _claim3(task, hard, split):
         if len(group) == 0 or len(base) == 0:
             continue
         diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
-        ci = bootstrap_ci((group, base), diff)
+        ci = _ci((group, base), diff)
         rows.append(_row(3, f"mean accuracy on {split} (largest budget) of interventions that {kind} path "
                             "independence minus the zero-init baseline", diff(group, base), ci,
                          len(group) + len(base), task, expected_sign=sign))
