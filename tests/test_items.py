@@ -299,3 +299,16 @@ def test_scorecard_withholds_a_verdict_below_three_models_per_group():
 
     assert claim3(2)["verdict"] == "inconclusive" and np.isnan(claim3(2)["ci_low"])
     assert claim3(3)["verdict"] == "replicated"
+
+
+def test_table2_shows_one_row_per_gradient_when_one_diverged(tmp_path):
+    from implicit_repro.results.anil2022_stress import table2_phantom_vs_ift
+
+    records = [make_record(intervention="baseline", gradient="phantom"),
+               make_record(intervention="baseline", gradient="ift", status="diverged")]
+    table2_phantom_vs_ift(records, [], "small", tmp_path / "t2")
+    md = (tmp_path / "t2.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| prefix_sums")]
+    assert len(rows) == 2, md
+    cells = {r.split("|")[2].strip(): [c.strip() for c in r.split("|")[3:5]] for r in rows}
+    assert cells == {"phantom": ["1", "0"], "ift": ["1", "1"]}

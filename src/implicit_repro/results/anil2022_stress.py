@@ -172,9 +172,11 @@ def _table2_display(frame: pd.DataFrame) -> pd.DataFrame:
         text=[_with_paper(*v) for v in zip(frame["reproduced"], frame["reproduced_std"], frame["reported"])],
     )
     rows = ["task", "gradient", "n_models", "n_diverged"]
-    wide = cells.pivot_table(index=rows, columns="column", values="text", aggfunc="first", sort=False,
-                             dropna=False)
-    return wide[list(short.values())].reset_index()
+    # Not pivot_table(dropna=False): that crosses every level of the index (a diverged gradient would get
+    # rows with the other gradient's counts). Keep the rows that exist, in their order.
+    wide = cells.set_index([*rows, "column"])["text"].unstack("column")
+    wide = wide.reindex(pd.MultiIndex.from_frame(cells[rows].drop_duplicates()))
+    return wide.reindex(columns=list(short.values())).reset_index()
 
 
 def _table2_caption(scale: str, records: list[dict]) -> str:
