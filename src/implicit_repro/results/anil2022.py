@@ -167,8 +167,9 @@ def _intervention_panel(ax, cells: pd.DataFrame, seeds: pd.DataFrame, metric: st
         mine = seeds.loc[seeds["intervention"] == cell["intervention"], metric].to_numpy(dtype=float)
         ax.scatter(x + np.linspace(-0.15, 0.15, len(mine)) * (len(mine) > 1), mine, s=12, color="black", zorder=3)
     n_ok = (cells["n_models"] - cells["n_diverged"]).astype(int)
-    ax.set_xticks(range(len(cells)), [f"{c.intervention}\n({c.effect}; {ok}/{int(c.n_models)} converged)"
-                                      for c, ok in zip(cells.itertuples(), n_ok)], fontsize=7)
+    # Three lines per label (name, effect, converged count) so four or five interventions still fit.
+    ax.set_xticks(range(len(cells)), [f"{c.intervention}\n{c.effect}\n{ok}/{int(c.n_models)} converged"
+                                      for c, ok in zip(cells.itertuples(), n_ok)], fontsize=6)
     ax.set_xlim(-0.6, len(cells) - 0.4)
     unit_axis(ax, "y", [*cells["reproduced"], *seeds[metric]])
     ax.grid(axis="y", alpha=0.3)
