@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from implicit_repro.interventions import get_intervention
+from implicit_repro.interventions import INTERVENTIONS, get_intervention
 from implicit_repro.results.collect import curve_frame, summary_frame
 from implicit_repro.results.output import (mean_std_text, save_figure, save_message_figure, unit_axis,
                                           write_table)
@@ -19,6 +19,10 @@ METRICS = {
     "aa": "AA (Algorithm 1)",
     "aa_all_pairs": "AA (all pairs)",
 }
+
+
+# One colour per intervention in every panel and figure.
+INTERVENTION_COLOURS = {name: f"C{i}" for i, name in enumerate(INTERVENTIONS)}
 
 
 def split_orders(records: list[dict]) -> dict[str, list[str]]:
@@ -113,14 +117,15 @@ def fig_upward_generalization(records: list[dict], scale: str, stem: str) -> pd.
             sub = curves[(curves["task"] == task) & (curves["split"] == split)]
             for intervention, group in sub.groupby("intervention", sort=True):
                 stats = group.groupby("iteration")["accuracy"].agg(["mean", "min", "max"])
-                line, = ax.plot(stats.index, stats["mean"], label=f"{intervention} (n={group['seed'].nunique()})")
+                line, = ax.plot(stats.index, stats["mean"], color=INTERVENTION_COLOURS[intervention],
+                                label=f"{intervention} (n={group['seed'].nunique()})")
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
             ax.axvline(train_iters[task], color="grey", ls="--", lw=0.8)
             ax.set_title(f"{task}: {split}", fontsize=9)
             ax.set_xlabel("test-time iterations")
             if col == 0:
                 ax.set_ylabel("accuracy (exact match)")
-    axes[0][0].legend(fontsize=7)
+                ax.legend(fontsize=7)  # per row: tasks may run different interventions
     fig.suptitle(f"Upward generalization (mean, band = min–max over seeds; dashed = training budget; "
                  f"scale {scale})", fontsize=9)
     fig.tight_layout()
