@@ -1,5 +1,6 @@
 """Command line of the pipeline: one subcommand per kind of Snakemake job.
 
+    python -m implicit_repro download-mnist --base-url URL --checksums JSON --out-dir D
     python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
     python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
     python -m implicit_repro evaluate --spec JSON --model F --out F --threads N
@@ -22,6 +23,16 @@ def _threads(n: int) -> None:
     # Exactly the rule's `threads`, so `--cores` bounds the machine's load.
     torch.set_num_threads(n)
     torch.set_num_interop_threads(1)
+
+
+def cmd_download_mnist(args) -> None:
+    from implicit_repro.data.digits import download_mnist
+    from implicit_repro.data.download import sha256_of
+    from implicit_repro.data.registry import MNIST_FILE_NAMES
+
+    folder = download_mnist(args.out_dir, json.loads(args.checksums), base_url=args.base_url)
+    for name in MNIST_FILE_NAMES:
+        print(f"{folder / name}: SHA-256 {sha256_of(folder / name)} verified", file=sys.stderr)
 
 
 def cmd_generate(args) -> None:
@@ -86,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="implicit_repro", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("download-mnist", help="fetch the four MNIST files, each verified against its SHA-256")
+    d.add_argument("--base-url", required=True, help="folder URL the file names are appended to (ends in /)")
+    d.add_argument("--checksums", required=True, help="JSON: file name -> SHA-256 (the config's data.mnist.checksums)")
+    d.add_argument("--out-dir", required=True)
+    d.set_defaults(func=cmd_download_mnist)
 
     g = sub.add_parser("generate", help="write one seeded dataset file")
     g.add_argument("--paper", required=True)

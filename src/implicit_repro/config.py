@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from implicit_repro.data.registry import MNIST_FILE_NAMES
 from implicit_repro.errors import ConfigError
 
 SCALES = ("smoke", "small", "paper")
@@ -145,6 +146,14 @@ def _check_cross_field(cfg: dict, source: str, scale: str) -> None:
             fail("data.train_nodes", "must be [fewest, most] nodes.")
         if task_name == "digits" and data["train_sigma"][0] > data["train_sigma"][1]:
             fail("data.train_sigma", "must be [lowest, highest] blur.")
+        if task_name == "digits" and data["source"] == "mnist":
+            if "mnist" not in data:
+                fail("data.mnist", "is required when `data.source` is mnist: give its base_url and the SHA-256 "
+                                   "of each of the four files under checksums.")
+            for name in MNIST_FILE_NAMES:
+                if name not in data["mnist"]["checksums"]:
+                    fail(f"data.mnist.checksums.{name}", "is required when `data.source` is mnist: every "
+                                                         "downloaded file is checked against its SHA-256.")
         if task_name in ("matrix_inversion", "edge_copy") and "threshold" not in task["task_params"]:
             fail("task_params.threshold", "is required: the regression tasks count an example correct below it.")
 

@@ -12,6 +12,7 @@ ENV = "../envs/implicit_repro.yaml"
 
 # Keep torch out of the Snakefile's imports: a no-op rerun should take about a second.
 from implicit_repro.config import load_schema, resolve
+from implicit_repro.data.registry import MNIST_FILE_NAMES, MNIST_RAW_DIR, raw_inputs
 from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
 
@@ -49,6 +50,32 @@ def split_params(paper, task):
 
 def dataset_path(paper, task, split):
     return f"data/{paper}/{task}/{split}.pt"
+
+
+def generate_inputs(w):
+    """The downloaded files a split is generated from (the MNIST files when digits read MNIST)."""
+    return raw_inputs(w.task, split_params(w.paper, w.task)[w.split])
+
+
+def mnist_files():
+    """The raw MNIST files, downloaded by rule download_mnist."""
+    return [f"{MNIST_RAW_DIR}/{name}" for name in MNIST_FILE_NAMES]
+
+
+def mnist_needed():
+    """Whether an enabled task reads MNIST (digits with `data.source: mnist`)."""
+    t = CFG["anil2022"].get("digits")
+    return bool(t and t["enabled"] and t["data"]["source"] == "mnist")
+
+
+def mnist_settings():
+    """The digits task's `data.mnist` (base_url, checksums); config.py has checked it when needed."""
+    try:
+        return CFG["anil2022"]["digits"]["data"]["mnist"]
+    except KeyError:
+        raise WorkflowError(
+            "the MNIST files are requested but `anil2022.digits.data.mnist` is not configured"
+        ) from None
 
 
 def train_split_path(paper, task):
@@ -115,7 +142,9 @@ def as_json(fn):
 
 
 def data_outputs():
-    return sorted({path for task in tasks("anil2022") for path in eval_splits("anil2022", task).values()})
+    """Every dataset file, and the raw files they are built from (`data/` is the DVC stage's output)."""
+    splits = {path for task in tasks("anil2022") for path in eval_splits("anil2022", task).values()}
+    return sorted(splits) + (mnist_files() if mnist_needed() else [])
 
 
 def train_outputs():

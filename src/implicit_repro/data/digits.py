@@ -4,13 +4,16 @@ The paper's "blurry MNIST" task is not defined anywhere we know of, so this is o
 choice. Training images are blurred with a sigma drawn per image from a range (so the model
 sees a spread of blur, not one fixed filter); harder splits use larger sigmas on held-out images.
 
-Sources of sharp images (each split into a train and a held-out test part):
-- ``load_sklearn_digits``: scikit-learn's bundled 8x8 digits (1,797 images, offline), for the
-  small scale. A fixed, seeded quarter of them is held out for the harder splits.
-- ``load_mnist``: the original 28x28 MNIST IDX files, for the paper scale. They are fetched only by an
-  explicit ``download_mnist`` call, and every file is checked against a SHA-256 from the config
-  before it is opened. We do not hard-code the digests: we could not verify them here, and an
-  invented checksum is worse than none. Pixel values are scaled to [0, 1].
+Sources of sharp images (each split into a train and a held-out test part), chosen by the config's
+``data.source``:
+- ``sklearn`` -> ``load_sklearn_digits``: scikit-learn's bundled 8x8 digits (1,797 images,
+  offline), at the smoke and small scales. A fixed, seeded quarter of them is held out for the
+  harder splits.
+- ``mnist`` -> ``load_mnist``: the original 28x28 MNIST IDX files (60,000 train / 10,000 test
+  images), at the paper scale. The pipeline's ``download_mnist`` job fetches them from the config's
+  ``data.mnist.base_url``, and every file is checked against the SHA-256 the config lists for it
+  (the published digests of tensorflow_datasets, see config/config.yaml) before it is kept, and
+  again before it is opened. Pixel values are scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -24,20 +27,18 @@ import torch.nn.functional as F
 
 from implicit_repro.data.download import download
 from implicit_repro.data.idx import read_idx
+from implicit_repro.data.registry import MNIST_FILE_NAMES, MNIST_FILES
 from implicit_repro.errors import DatasetError
 
 TRAIN_SIGMA = (0.5, 1.0)
 HARDER_SIGMAS = (1.5, 2.0)
 KERNEL_RADIUS_SIGMAS = 3  # the Gaussian is cut at 3 sigma (99.7% of its mass)
 
-MNIST_URL = "http://yann.lecun.com/exdb/mnist/"  # the official location
-# The mirror torchvision uses, since the official site often refuses scripted downloads. Safe to
-# use because the content is checked against the same SHA-256 either way.
-MNIST_MIRROR_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
+# The copy tensorflow_datasets downloads and publishes the SHA-256 of (the pipeline takes the URL
+# from the config). The official site, http://yann.lecun.com/exdb/mnist/, often refuses scripted
+# downloads; torchvision's mirror is https://ossci-datasets.s3.amazonaws.com/mnist/. Any of them is
+# safe to use because the content is checked against the same SHA-256 either way.
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
 PARTS = ("train", "test")
 SKLEARN_SPLIT_SEED = 0
@@ -62,8 +63,9 @@ def load_sklearn_digits(part: str) -> tuple[torch.Tensor, torch.Tensor]:
 def download_mnist(folder: str | os.PathLike, sha256: dict[str, str], base_url: str = MNIST_URL) -> Path:
     """Fetch the four MNIST files into ``folder``, each verified against ``sha256[file name]``."""
     folder = Path(folder)
-    for name in (n for files in MNIST_FILES.values() for n in files):
-        download(base_url + name, folder / name, _digest(sha256, name))
+    digests = {name: _digest(sha256, name) for name in MNIST_FILE_NAMES}  # all present before any fetch
+    for name, digest in digests.items():
+        download(base_url + name, folder / name, digest)
     return folder
 
 

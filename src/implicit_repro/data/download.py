@@ -40,7 +40,9 @@ def verify_sha256(path: str | os.PathLike, sha256: str) -> Path:
     path = Path(path)
     expected = check_sha256_format(sha256, str(path))
     if not path.is_file():
-        raise DatasetError(f"{path}: not found. Download it first (see implicit_repro.data.digits.download_mnist).")
+        raise DatasetError(
+            f"{path}: not found. Download it first: `snakemake {path}` fetches it and checks its SHA-256."
+        )
     actual = sha256_of(path)
     if actual != expected:
         raise DatasetError(
@@ -62,8 +64,14 @@ def download(url: str, dest: str | os.PathLike, sha256: str, timeout: float = 60
     if dest.exists():
         return verify_sha256(dest, expected)
     with atomic_path(dest) as tmp:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out, CHUNK)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out, CHUNK)
+        except OSError as exc:  # URLError, HTTPError, timeouts and a missing file:// source
+            raise DatasetError(
+                f"{url}: cannot be fetched ({exc}); nothing written to {dest}. Check the network and "
+                f"the base URL in the config."
+            ) from exc
         actual = sha256_of(tmp)
         if actual != expected:
             raise DatasetError(

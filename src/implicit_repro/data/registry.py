@@ -1,12 +1,23 @@
 """Every task's dataset splits: their names, generator parameters and generator call.
 
-The Snakefile imports this module to name the data files, so it imports no torch at module level;
-the generators are imported only when a split is generated.
+The Snakefile imports this module to name the data files (and the raw files a split is built
+from), so it imports no torch at module level; the generators are imported only when a split is
+generated.
 """
 
 from __future__ import annotations
 
 from typing import Callable
+
+# The raw MNIST files (the "blurry MNIST" digits at paper scale): where the pipeline downloads them,
+# and which two files each part is read from.
+MNIST_RAW_DIR = "data/raw/mnist"
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+MNIST_FILE_NAMES = tuple(name for files in MNIST_FILES.values() for name in files)
+DIGITS_SOURCES = ("sklearn", "mnist")
 
 
 def _fmt(value: float) -> str:
@@ -33,8 +44,23 @@ def _edge_copy(d: dict) -> list[tuple[str, dict]]:
 
 def _digits(d: dict) -> list[tuple[str, dict]]:
     low, high = d["train_sigma"]
-    train = (f"blur{_fmt(low)}-{_fmt(high)}", {"part": "train", "sigma": [low, high]})
-    return [train, *((f"blur{_fmt(s)}", {"part": "test", "sigma": s}) for s in d["harder_sigmas"])]
+    named = [(f"blur{_fmt(low)}-{_fmt(high)}", {"part": "train", "sigma": [low, high]})]
+    named += [(f"blur{_fmt(s)}", {"part": "test", "sigma": s}) for s in d["harder_sigmas"]]
+    source = d.get("source", "sklearn")
+    if source == "sklearn":
+        # No `source` key: the parameters (and so the split files) stay those of before MNIST.
+        return named
+    if source != "mnist":
+        raise ValueError(f"unknown digits source {source!r}; known: {', '.join(DIGITS_SOURCES)}")
+    # The raw folder and the digests of the two files read are part of the parameters: a split
+    # built from MNIST differs in its parameters (and its file) from the sklearn one, and names the
+    # exact verified files it was built from.
+    checksums = d["mnist"]["checksums"]
+    return [
+        (name, {**params, "source": "mnist", "raw": MNIST_RAW_DIR,
+                "sha256": {f: checksums[f] for f in MNIST_FILES[params["part"]]}})
+        for name, params in named
+    ]
 
 
 SPLITS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {
@@ -53,6 +79,13 @@ def splits(task: str, data: dict) -> list[tuple[str, dict]]:
     named = SPLITS[task](data)
     counts = [data["count"]] + [data.get("harder_count", data["count"])] * (len(named) - 1)
     return [(name, {**params, "count": n}) for (name, params), n in zip(named, counts)]
+
+
+def raw_inputs(task: str, params: dict) -> list[str]:
+    """The downloaded files a split (``params`` as returned by ``splits``) is generated from."""
+    if task == "digits" and params.get("source") == "mnist":
+        return [f"{params['raw']}/{name}" for name in params["sha256"]]
+    return []
 
 
 def generate(task: str, params: dict, g) -> dict:
@@ -78,7 +111,13 @@ def generate(task: str, params: dict, g) -> dict:
     if task == "digits":
         from implicit_repro.data import digits
 
-        images, labels = digits.load_sklearn_digits(params["part"])
+        source = params.get("source", "sklearn")
+        if source == "mnist":  # each file is verified against its SHA-256 before it is opened
+            images, labels = digits.load_mnist(params["raw"], params["part"], params["sha256"])
+        elif source == "sklearn":
+            images, labels = digits.load_sklearn_digits(params["part"])
+        else:
+            raise ValueError(f"unknown digits source {source!r}; known: {', '.join(DIGITS_SOURCES)}")
         sigma = tuple(params["sigma"]) if isinstance(params["sigma"], list) else params["sigma"]
         return digits.generate(images, labels, sigma, count, g)
     raise ValueError(f"no generator for task {task!r}; known: {', '.join(SPLITS)}")
