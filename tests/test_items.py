@@ -312,3 +312,24 @@ def test_table2_shows_one_row_per_gradient_when_one_diverged(tmp_path):
     assert len(rows) == 2, md
     cells = {r.split("|")[2].strip(): [c.strip() for c in r.split("|")[3:5]] for r in rows}
     assert cells == {"phantom": ["1", "0"], "ift": ["1", "1"]}
+
+
+def test_readme_training_outcome_counts_learned_and_diverged_models_per_task():
+    from implicit_repro.results import readme
+
+    records = [
+        make_record("mazes", seed=0, accuracy={"in_distribution": 0.95, "harder1": 0.1, "harder2": 0.0}),
+        make_record("mazes", seed=1, accuracy={"in_distribution": 0.20, "harder1": 0.0, "harder2": 0.0}),
+        make_record("mazes", seed=2, status="diverged"),
+        make_record("prefix_sums", seed=0, accuracy={"in_distribution": curve(0.5, 1.0), "harder1": 1.0,
+                                                      "harder2": 1.0}),
+    ]
+    frame = readme.training_outcome(records)
+    outcome = frame.set_index("task")
+    mazes = outcome.loc["mazes"]
+    assert (mazes["models"], mazes["diverged"], mazes["learned"]) == (3, 1, 1)
+    assert mazes["median"] == pytest.approx(0.575) and (mazes["min"], mazes["max"]) == (0.20, 0.95)
+    # at the training budget (0.5), not after the extra test-time iterations (1.0)
+    assert outcome.loc["prefix_sums", "learned"] == 0 and outcome.loc["prefix_sums", "max"] == 0.5
+    text = readme.render(PAPERS, set(), pd.DataFrame(columns=["paper", "claim"]), "small", "", frame)
+    assert "| mazes | 3 | 1 | 0.575 | 0.200 | 0.950 | 1 of 2 |" in text

@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from implicit_repro.cli import main
 from implicit_repro.data import prefix_sums
 from implicit_repro.data.store import load_dataset, save_dataset
 from implicit_repro.seeding import derive_seed, generator
@@ -51,3 +53,13 @@ def test_model_input_is_centered_with_a_channel_axis():
     x = prefix_sums.model_input(torch.tensor([[0, 1, 1]], dtype=torch.uint8))
     assert x.shape == (1, 1, 3)
     assert x.tolist() == [[[-0.5, 0.5, 0.5]]]
+
+
+def test_generate_cli_names_an_unknown_task_without_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "--paper", "anil2022", "--task", "sudoku", "--split", "x",
+              "--params", '{"count": 4}', "--out", str(tmp_path / "x.pt")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "sudoku" in err and "prefix_sums" in err and "Traceback" not in err
+    assert not (tmp_path / "x.pt").exists()

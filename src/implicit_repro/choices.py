@@ -5,8 +5,8 @@ from __future__ import annotations
 TASK_CHOICES = {
     "prefix_sums": lambda d, m: [
         f"Training length {d['train_bits']} bits, harder lengths {d['harder_bits']} (paper: 32 → 48–512; the "
-        f"paper's own training length is unknown). Up to {d['count']} strings per length (distinct below 24 bits, "
-        "so at most 2^n).",
+        f"paper's own training length is unknown). {d['count']} strings of the training length, "
+        f"{d.get('harder_count', d['count'])} per harder length (distinct below 24 bits, so at most 2^n).",
         f"Cell: Conv1d(w+1→w) on concat[z, x], then {m['blocks']} residual block(s), width {m['width']}, no "
         "normalization; head Conv1d w→w/2→8→2 (the paper's width is unknown; DT-net used 400).",
     ],
@@ -25,7 +25,9 @@ TASK_CHOICES = {
     "edge_copy": lambda d, m: [
         f"Complete digraphs with {d['train_nodes'][0]}–{d['train_nodes'][1]} nodes for training, "
         f"{d['harder_nodes']} harder; a dense GINE-style cell of width {m['width']} with {m['aggregation']} "
-        "aggregation that refines edge features each step (torch_geometric is not used).",
+        "aggregation that refines edge features each step (torch_geometric is not used)."
+        + (" Mean rather than sum: with sum aggregation the state grows with the node degree, and half of the "
+           "small-scale calibration runs diverged." if m["aggregation"] == "mean" else ""),
     ],
     "digits": lambda d, m: [
         "Blurry MNIST is not defined in anything we know of: our task classifies Gaussian-blurred digits, with "

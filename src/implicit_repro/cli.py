@@ -83,7 +83,8 @@ def _report_readme(args, papers: dict, records: list[dict]) -> None:
     cfg = json.loads(args.config)
     card = scorecard.scorecard_frame(scorecard.anil2022_scorecard(records))
     write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
-    text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg))
+    text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg),
+                         readme.training_outcome(records))
     write_text(args.out_stem + ".md", text)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from implicit_repro.errors import DatasetError
+
 # The raw MNIST files (the "blurry MNIST" digits at paper scale): where the pipeline downloads them,
 # and which two files each part is read from.
 MNIST_RAW_DIR = "data/raw/mnist"
@@ -117,7 +119,8 @@ def generate(task: str, params: dict, g) -> dict:
         elif source == "sklearn":
             images, labels = digits.load_sklearn_digits(params["part"])
         else:
-            raise ValueError(f"unknown digits source {source!r}; known: {', '.join(DIGITS_SOURCES)}")
+            raise DatasetError(f"unknown digits source {source!r}; known: {', '.join(DIGITS_SOURCES)}. "
+                               "Set anil2022.digits.data.source in config/config.yaml.")
         sigma = tuple(params["sigma"]) if isinstance(params["sigma"], list) else params["sigma"]
         return digits.generate(images, labels, sigma, count, g)
-    raise ValueError(f"no generator for task {task!r}; known: {', '.join(SPLITS)}")
+    raise DatasetError(f"no generator for task {task!r}; known tasks: {', '.join(SPLITS)}.")
