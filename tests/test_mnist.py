@@ -272,10 +272,10 @@ def test_snakemake_downloads_verified_mnist_and_generates_a_digits_split(fake_mn
     project = copy_project(tmp_path / "project")
     cfg = raw_config()
     cfg["scale"] = "paper"
-    cfg["presets"]["paper"]["anil2022"]["digits"]["data"].update(
-        count=30, harder_count=20, mnist={"base_url": remote.as_uri() + "/", "checksums": checksums})
+    data = cfg["presets"]["paper"]["anil2022"]["digits"]["data"]
+    data.update(count=30, harder_count=20, mnist={"base_url": remote.as_uri() + "/", "checksums": checksums})
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    target = "data/anil2022/digits/blur2.pt"
+    target = f"data/anil2022/digits/blur{data['harder_sigmas'][-1]:g}.pt"  # the blurriest paper-scale split
     run([tool("snakemake"), "--cores", "1", target], cwd=project)
     for name in registry.MNIST_FILE_NAMES:
         assert (project / registry.MNIST_RAW_DIR / name).read_bytes() == (remote / name).read_bytes()
