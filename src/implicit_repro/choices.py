@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from implicit_repro.results.scorecard import GOOD_IN_DISTRIBUTION, MIN_MODELS, MIN_PER_CLASS
+from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
+
 TASK_CHOICES = {
     "prefix_sums": lambda d, m: [
         f"Training length {d['train_bits']} bits, harder lengths {d['harder_bits']} (paper: 32 → 48–512; the "
@@ -94,7 +97,8 @@ def choices_markdown(cfg: dict) -> str:
         lines.append("")
     lines.append(
         "### Scorecard\n- Statistics use each task's hardest evaluated split; claim 4 pools examples of models "
-        "whose in-distribution accuracy is at least 0.9 and gives a verdict only with at least 10 correct and "
-        "10 wrong examples; claims 1-3 need at least 3 models in every group compared. A bootstrap CI is reported only when the statistic is defined on at least 95% of "
-        "2,000 resamples.")
+        f"whose in-distribution accuracy is at least {GOOD_IN_DISTRIBUTION} and gives a verdict only with at least "
+        f"{MIN_PER_CLASS} correct and {MIN_PER_CLASS} wrong examples; claims 1-3 need at least {MIN_MODELS} models "
+        f"in every group compared. A bootstrap CI is reported only when the statistic is defined on at least "
+        f"{MIN_DEFINED:.0%} of {RESAMPLES:,} resamples.")
     return "\n".join(lines)
