@@ -9,8 +9,11 @@ import pytest
 
 from conftest import ROOT
 from implicit_repro.cli import main
-from implicit_repro.results import anil2022, anil2022_correlation, anil2022_stress
-from implicit_repro.results.registry import ANIL2022, build_item
+from implicit_repro.papers.anil2022 import correlation as anil2022_correlation
+from implicit_repro.papers.anil2022 import generalization as anil2022
+from implicit_repro.papers.anil2022 import stress as anil2022_stress
+from implicit_repro.papers.anil2022.items import builder
+from implicit_repro.results.build import build_item as build_any_item
 from implicit_repro.results.reported import load_papers
 
 PAPERS = load_papers(ROOT / "config/papers.yaml")
@@ -73,29 +76,34 @@ def written(stem, kind="table"):
 
 # --- registry and workflow ---------------------------------------------------------------------
 
-def test_registry_workflow_and_papers_yaml_list_the_same_items():
-    smk = (ROOT / "workflow/rules/common.smk").read_text()
-    block = smk[smk.index("ANIL2022_ITEMS = {"):]
-    block = block[: block.index("\n}\n")]
-    in_workflow = set(re.findall(r'"([a-z0-9_]+)"', block))
-    assert set(ANIL2022) == set(PAPERS["anil2022"]["items"]) == in_workflow
-    for item, (kind, _) in ANIL2022.items():
-        assert kind == PAPERS["anil2022"]["items"][item]["kind"]
-        assert item.startswith("table" if kind == "table" else "fig")
+def test_every_item_of_papers_yaml_has_a_builder_named_after_it():
+    # The ids live once, in config/papers.yaml; each paper's items module has a function per id.
+    for paper, spec in PAPERS.items():
+        for item, meta in spec["items"].items():
+            assert item.startswith("table" if meta["kind"] == "table" else "fig_"), item
+    assert all(callable(builder(item)) for item in ANIL2022)
+    assert builder("not_an_item") is None and builder("split_orders") is None
+
+
+ANIL2022 = {item: meta["kind"] for item, meta in PAPERS["anil2022"]["items"].items()}
+
+
+def build_item(item, records, papers, scale, stem):
+    return build_any_item("anil2022", item, records, papers, scale, stem)
 
 
 def test_cli_dispatches_through_the_registry(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(make_record(gradient="ift")))
-    main(["report", "table2_phantom_vs_ift", "--metrics", str(path), "--papers", str(ROOT / "config/papers.yaml"),
+    main(["report", "--paper", "anil2022", "table2_phantom_vs_ift", "--metrics", str(path), "--papers", str(ROOT / "config/papers.yaml"),
           "--scale", "smoke", "--out-stem", str(tmp_path / "t2")])
     assert written(tmp_path / "t2")
     # A scale with no gradient study hands table2 no metrics file at all.
-    main(["report", "table2_phantom_vs_ift", "--metrics", "--papers", str(ROOT / "config/papers.yaml"),
+    main(["report", "--paper", "anil2022", "table2_phantom_vs_ift", "--metrics", "--papers", str(ROOT / "config/papers.yaml"),
           "--scale", "small", "--out-stem", str(tmp_path / "empty")])
     assert "No gradient study was configured" in (tmp_path / "empty.md").read_text()
     with pytest.raises(SystemExit) as exc:
-        main(["report", "table_nonsense", "--metrics", str(path), "--scale", "smoke",
+        main(["report", "--paper", "anil2022", "table_nonsense", "--metrics", str(path), "--scale", "smoke",
               "--out-stem", str(tmp_path / "x")])
     assert exc.value.code == 2
 
@@ -275,7 +283,7 @@ def test_every_item_is_written_when_every_run_diverged(item, tmp_path):
     records = [make_record(task, i, s, status="diverged")
                for task in ("prefix_sums", "mazes") for i in ("baseline", "mixed_init") for s in (0, 1)]
     build_item(item, records, PAPERS, "smoke", str(tmp_path / item))
-    assert written(tmp_path / item, ANIL2022[item][0])
+    assert written(tmp_path / item, ANIL2022[item])
 
 
 @pytest.mark.parametrize("item", sorted(ANIL2022))
@@ -283,11 +291,11 @@ def test_every_item_is_written_for_a_single_seed(item, tmp_path):
     records = [make_record("prefix_sums", i, 0, attack=attack(0.9, 0.5)) for i in ("baseline", "mixed_init")]
     records = [{**r, "gradient": "ift"} for r in records] if item == "table2_phantom_vs_ift" else records
     build_item(item, records, PAPERS, "smoke", str(tmp_path / item))
-    assert written(tmp_path / item, ANIL2022[item][0])
+    assert written(tmp_path / item, ANIL2022[item])
 
 
 def test_scorecard_withholds_a_verdict_below_three_models_per_group():
-    from implicit_repro.results.scorecard import anil2022_scorecard
+    from implicit_repro.papers.anil2022.claims import scorecard
 
     def claim3(n_seeds):
         records = [make_record(intervention=i, seed=s, accuracy={**{split: 0.9 for split in ORDER}, ORDER[-1]: acc})
@@ -295,14 +303,14 @@ def test_scorecard_withholds_a_verdict_below_three_models_per_group():
         # jitter so the bootstrap has variance to resample
         for k, r in enumerate(records):
             r["splits"][ORDER[-1]]["accuracy"] = [a + 0.01 * k for a in r["splits"][ORDER[-1]]["accuracy"]]
-        return next(r for r in anil2022_scorecard(records) if r["claim"] == 3)
+        return next(r for r in scorecard(records) if r["claim"] == 3)
 
     assert claim3(2)["verdict"] == "inconclusive" and np.isnan(claim3(2)["ci_low"])
     assert claim3(3)["verdict"] == "replicated"
 
 
 def test_table2_shows_one_row_per_gradient_when_one_diverged(tmp_path):
-    from implicit_repro.results.anil2022_stress import table2_phantom_vs_ift
+    from implicit_repro.papers.anil2022.stress import table2_phantom_vs_ift
 
     records = [make_record(intervention="baseline", gradient="phantom"),
                make_record(intervention="baseline", gradient="ift", status="diverged")]
@@ -315,6 +323,7 @@ def test_table2_shows_one_row_per_gradient_when_one_diverged(tmp_path):
 
 
 def test_readme_training_outcome_counts_learned_and_diverged_models_per_task():
+    from implicit_repro.papers.anil2022 import claims
     from implicit_repro.results import readme
 
     records = [
@@ -324,12 +333,13 @@ def test_readme_training_outcome_counts_learned_and_diverged_models_per_task():
         make_record("prefix_sums", seed=0, accuracy={"in_distribution": curve(0.5, 1.0), "harder1": 1.0,
                                                       "harder2": 1.0}),
     ]
-    frame = readme.training_outcome(records)
+    frame = claims.training_outcome(records)
     outcome = frame.set_index("task")
     mazes = outcome.loc["mazes"]
     assert (mazes["models"], mazes["diverged"], mazes["learned"]) == (3, 1, 1)
     assert mazes["median"] == pytest.approx(0.575) and (mazes["min"], mazes["max"]) == (0.20, 0.95)
     # at the training budget (0.5), not after the extra test-time iterations (1.0)
     assert outcome.loc["prefix_sums", "learned"] == 0 and outcome.loc["prefix_sums", "max"] == 0.5
-    text = readme.render(PAPERS, set(), pd.DataFrame(columns=["paper", "claim"]), "small", "", frame)
+    text = readme.render(PAPERS, set(), pd.DataFrame(columns=["paper", "claim"]), "small", "",
+                         {"anil2022": claims.training_outcome_markdown(records)})
     assert "| mazes | 3 | 1 | 0.575 | 0.200 | 0.950 | 1 of 2 |" in text

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from implicit_repro.adversarial_init import adversarial_init_attack, norm_budget
+from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack, norm_budget
 from implicit_repro.data import prefix_sums
 from implicit_repro.data.store import save_dataset
 from implicit_repro.interventions import auxiliary_loss, get_intervention
-from implicit_repro.limit_cycles import CYCLE, FIXED_POINT, MOVING, classify_tail, trace_and_classify
+from implicit_repro.papers.anil2022.limit_cycles import CYCLE, FIXED_POINT, MOVING, classify_tail, trace_and_classify
 from implicit_repro.path_independence import asymptotic_alignment
 from implicit_repro.regularizers import anti_alignment_penalty
 from implicit_repro.seeding import generator

@@ -10,7 +10,7 @@ from implicit_repro.checkpoint import load_checkpoint
 from implicit_repro.data import prefix_sums
 from implicit_repro.data.store import load_dataset, save_dataset
 from implicit_repro.errors import CheckpointError, DatasetError
-from implicit_repro.evaluate import EvalJob, evaluate
+from implicit_repro.evaluation import EvalJob, evaluate
 from implicit_repro.seeding import generator
 from implicit_repro.train import KILL_AFTER_EPOCH_ENV, TrainJob, train
 

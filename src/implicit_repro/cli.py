@@ -1,10 +1,12 @@
 """Command line of the pipeline: one subcommand per kind of Snakemake job.
 
+    python -m implicit_repro download --url URL --sha256 HEX --out F
     python -m implicit_repro download-mnist --base-url URL --checksums JSON --out-dir D
     python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
     python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
-    python -m implicit_repro evaluate --spec JSON --model F --out F --threads N
-    python -m implicit_repro report   ITEM --metrics F... --papers F --scale S --out-stem STEM
+    python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F --threads N
+    python -m implicit_repro report   --paper P ITEM --metrics F... --papers F --scale S --out-stem STEM
+    python -m implicit_repro report   readme --metrics F... --papers F --scale S --config JSON --out-stem STEM
 """
 
 from __future__ import annotations
@@ -35,14 +37,21 @@ def cmd_download_mnist(args) -> None:
         print(f"{folder / name}: SHA-256 {sha256_of(folder / name)} verified", file=sys.stderr)
 
 
+def cmd_download(args) -> None:
+    from implicit_repro.data.download import download
+
+    path = download(args.url, args.out, args.sha256)
+    print(f"{path}: SHA-256 {args.sha256} verified", file=sys.stderr)
+
+
 def cmd_generate(args) -> None:
-    from implicit_repro.data.registry import generate
     from implicit_repro.data.store import save_dataset
+    from implicit_repro.papers import part
     from implicit_repro.seeding import derive_seed, generator
 
     parts = (args.paper, args.task, "data", args.split)
     params = json.loads(args.params)
-    tensors = generate(args.task, params, generator(*parts))
+    tensors = part(args.paper, "data").generate(args.task, params, generator(*parts))
     save_dataset(args.out, tensors, {"task": args.task, "split": args.split, "params": params,
                                      "seed": derive_seed(*parts)})
 
@@ -56,35 +65,42 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from implicit_repro.evaluate import EvalJob, evaluate
+    from implicit_repro.evaluation import EvalJob, evaluate
 
     _threads(args.threads)
-    evaluate(EvalJob(json.loads(args.spec), Path(args.model), Path(args.out)))
+    log = Path(args.train_log) if args.train_log else None
+    evaluate(EvalJob(json.loads(args.spec), Path(args.model), Path(args.out), log))
 
 
 def cmd_report(args) -> None:
+    from implicit_repro.results.build import build_item
     from implicit_repro.results.collect import load_records
-    from implicit_repro.results.registry import build_item
     from implicit_repro.results.reported import load_papers
 
     papers = load_papers(args.papers)
     records = load_records(args.metrics)
     if args.item == "readme":
         _report_readme(args, papers, records)
+    elif args.paper is None:
+        raise ReproError(f"report {args.item}: name the paper the item belongs to with --paper")
     else:
-        build_item(args.item, records, papers, args.scale, args.out_stem)
+        build_item(args.paper, args.item, records, papers, args.scale, args.out_stem)
 
 
 def _report_readme(args, papers: dict, records: list[dict]) -> None:
-    from implicit_repro.choices import choices_markdown
     from implicit_repro.io import write_text
-    from implicit_repro.results import readme, scorecard
+    from implicit_repro.papers import part
+    from implicit_repro.results import readme
+    from implicit_repro.results.scorecard import scorecard_frame
 
     cfg = json.loads(args.config)
-    card = scorecard.scorecard_frame(scorecard.anil2022_scorecard(records))
+    ran = [p for p in papers if p in cfg]
+    by_paper = {p: [r for r in records if r["paper"] == p] for p in ran}
+    card = scorecard_frame([row for p in ran for row in part(p, "claims").scorecard(by_paper[p])])
     write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
-    text = readme.render(papers, set(args.produced), card, args.scale, choices_markdown(cfg),
-                         readme.training_outcome(records))
+    choices = "\n\n".join(part(p, "choices").choices_markdown(cfg).strip() for p in ran)
+    outcome = {p: part(p, "claims").training_outcome_markdown(by_paper[p]) for p in ran}
+    text = readme.render(papers, set(args.produced), card, args.scale, choices, outcome)
     write_text(args.out_stem + ".md", text)
 
 
@@ -98,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="implicit_repro", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+
+    dl = sub.add_parser("download", help="fetch one file, kept only if its SHA-256 matches")
+    dl.add_argument("--url", required=True)
+    dl.add_argument("--sha256", required=True)
+    dl.add_argument("--out", required=True)
+    dl.set_defaults(func=cmd_download)
 
     d = sub.add_parser("download-mnist", help="fetch the four MNIST files, each verified against its SHA-256")
     d.add_argument("--base-url", required=True, help="folder URL the file names are appended to (ends in /)")
@@ -125,12 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate one trained model on every split")
     e.add_argument("--spec", required=True)
     e.add_argument("--model", required=True)
+    e.add_argument("--train-log", help="the run's train_log.jsonl (papers that report training measurements)")
     e.add_argument("--out", required=True)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="build one item of paper_results/ or figures/")
-    r.add_argument("item", help="an anil2022 item id (see results/registry.py) or 'readme'")
+    r.add_argument("item", help="an item id of config/papers.yaml, or 'readme'")
+    r.add_argument("--paper", help="the paper the item belongs to (not for readme)")
     # Possibly none: table2's gradient study is empty at scales that configure none.
     r.add_argument("--metrics", nargs="*", default=[])
     r.add_argument("--papers", default="config/papers.yaml")

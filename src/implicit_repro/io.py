@@ -45,6 +45,11 @@ def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)

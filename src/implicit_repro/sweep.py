@@ -21,8 +21,8 @@ def trajectory_sweep(
     """Per-example correctness (K, N) and relative residual (K, N) after 1..K iterations."""
     z = model.initial_state(x) if z0 is None else z0
     correct, residual = [], []
-    for _ in range(max_iters):
-        z_next = model.step(z, x)
+    for i in range(max_iters):
+        z_next = model.step(z, x, i)
         residual.append(relative_residual(z_next, z))
         correct.append(task.correct(model.readout(z_next), targets))
         z = z_next

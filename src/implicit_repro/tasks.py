@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from implicit_repro.data import digits, edge_copy, matrix_inversion, mazes, prefix_sums
+from implicit_repro.data import cifar, digits, edge_copy, matrix_inversion, mazes, prefix_sums
 
 MATRIX_MSE_THRESHOLD = 0.005
 EDGE_MSE_THRESHOLD = 0.01
@@ -109,6 +109,12 @@ def digits_task() -> Task:
     return Task("digits", digits.model_input, lambda t: t.long(), F.cross_entropy, _argmax_match)
 
 
+def cifar_task(name: str) -> Callable[[], Task]:
+    """CIFAR-10 / -100 classification: uint8 images, normalized per channel as they enter the model."""
+    return lambda: Task(name, lambda images: cifar.normalize(images, name), lambda t: t.long(), F.cross_entropy,
+                        _argmax_match)
+
+
 PREFIX_SUMS = prefix_sums_task()
 MAZES = mazes_task()
 FACTORIES: dict[str, Callable[..., Task]] = {
@@ -117,6 +123,8 @@ FACTORIES: dict[str, Callable[..., Task]] = {
     "matrix_inversion": matrix_inversion_task,
     "edge_copy": edge_copy_task,
     "digits": digits_task,
+    "cifar10": cifar_task("cifar10"),
+    "cifar100": cifar_task("cifar100"),
 }
 TASKS = {name: make() for name, make in FACTORIES.items()}
 

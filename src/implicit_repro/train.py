@@ -1,7 +1,16 @@
-"""One training job: a (paper, task, intervention, seed) model, resumable epoch by epoch.
+"""One training job: a (paper, task, run, seed) model, resumable epoch by epoch.
 
 Every source of randomness is a seeded ``torch.Generator`` whose state is saved with each epoch
 checkpoint, so a job killed after epoch k and restarted ends bit-identical to an uninterrupted one.
+
+The loop is the same for every paper; the paper's package builds the model (``models.build``).
+Three opt-in settings of ``spec["train"]`` serve papers that measure more than accuracy (a spec
+without them trains exactly as before they existed):
+- ``measure: true``: per epoch, training memory (``measure.MemoryMeter``, the same measure for
+  every variant), and the DEQ solver's forward / backward evaluations and final residual;
+- ``augment: {crop_pad}``: seeded random crop (zero padding ``crop_pad``) and horizontal flip of
+  every image batch (``data.cifar.augment``);
+- ``jac_reg_weight`` > 0: + weight x the Jacobian penalty at the fixed point (DEQ-JR).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +31,11 @@ from implicit_repro.checkpoint import load_checkpoint, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
+from implicit_repro.deq import jacobian_penalty
 from implicit_repro.io import write_jsonl
-from implicit_repro.models import EquilibriumModel, build_model
-from implicit_repro.seeding import derive_seed, generator
+from implicit_repro.models import EquilibriumModel
+from implicit_repro.papers import part
+from implicit_repro.seeding import generator
 from implicit_repro.tasks import get_task
 
 RESUME_KEYS = ("model", "optimizer", "epoch", "history", "rng", "spec")
@@ -45,8 +57,8 @@ class TrainJob:
 
 
 def make_model(spec: dict) -> EquilibriumModel:
-    torch.manual_seed(derive_seed(spec["paper"], spec["task"], "init", spec["seed"]))
-    return build_model(spec["task"], **spec["model"])
+    """The job's freshly initialized model, built (and seeded) by its paper's package."""
+    return part(spec["paper"], "models").build(spec)
 
 
 def job_task(spec: dict):
@@ -58,11 +70,17 @@ def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: i
     through the unrolled iterations (then ``iters`` caps the solver's evaluations)."""
     if cfg["gradient"] == "unrolled":
         return model(x, iters, z0), None
+    logits, stats, _ = deq_forward(model, x, z0, iters, cfg)
+    return logits, stats
+
+
+def deq_forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
+    """Logits, solver statistics and the fixed point carrying the configured gradient."""
     z, stats = deq_fixed_point(
         lambda z: model.step(z, x), z0, solver=cfg["solver"], grad=cfg["gradient"], max_iter=iters,
         tol=cfg["tol"], phantom_steps=cfg["phantom_steps"], phantom_damping=cfg["phantom_damping"],
     )
-    return model.readout(z), stats
+    return model.readout(z), stats, z
 
 
 def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,6 +110,8 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     ident = (spec["paper"], spec["task"], spec["seed"])
     rng = {"order": generator(*ident, "order"), "intervention": generator(*ident, "intervention")}
+    if cfg.get("augment"):
+        rng["augment"] = generator(*ident, "augment")
     start_epoch, history = 0, []
 
     if job.resume_path.exists():
@@ -147,21 +167,38 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
     order = torch.randperm(len(x_all), generator=rng["order"])
     batches = order.split(cfg["batch_size"])
     loss_sum, aux_sum, correct, seen, iters_sum = 0.0, 0.0, 0, 0, 0
+    meter = _memory_meter(device) if cfg.get("measure") else None
+    solver_log = {"bwd_nfe": [], "residual": []}
     started = time.perf_counter()
     for idx in tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False):
-        x, y = x_all[idx].to(device), y_all[idx].to(device)
+        x, y = x_all[idx], y_all[idx]
+        if cfg.get("augment"):
+            x = _augment(x, rng["augment"], cfg["augment"])
+        x, y = x.to(device), y.to(device)
         # Drawn on the CPU generator whatever the device, so a GPU run starts from the same states.
         zeros = torch.zeros(model.state_shape(x))
         z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
-        logits, solver_stats = forward(model, x, z0, iters, cfg)
-        loss = task.loss(logits, y)
-        aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
-        total = loss if aux is None else loss + aux
+        with meter.step() if meter else nullcontext():
+            if cfg.get("jac_reg_weight", 0) > 0 and cfg["gradient"] != "unrolled":
+                logits, solver_stats, z_star = deq_forward(model, x, z0, iters, cfg)
+                aux = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star)
+            else:
+                logits, solver_stats = forward(model, x, z0, iters, cfg)
+                aux = None
+            loss = task.loss(logits, y)
+            penalty = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
+            if penalty is not None:
+                aux = penalty if aux is None else aux + penalty
+            total = loss if aux is None else loss + aux
         if not torch.isfinite(total):
             raise _Diverged(f"non-finite loss {total.item()}")
         opt.zero_grad(set_to_none=True)
         total.backward()
+        if solver_stats is not None and meter is not None:
+            solver_log["residual"].append(float(solver_stats.residual.mean()))
+            if solver_stats.backward is not None:
+                solver_log["bwd_nfe"].append(solver_stats.backward.nfe)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         opt.step()
         loss_sum += loss.item() * len(idx)  # the task loss alone, comparable across interventions
@@ -177,6 +214,25 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,
         "mean_iters": iters_sum / seen, "seconds": round(time.perf_counter() - started, 3),
     }
-    if intervention.penalty != "none":
+    if intervention.penalty != "none" or cfg.get("jac_reg_weight", 0) > 0:
         record["aux_loss"] = aux_sum / seen  # the weighted penalty, logged apart from the task loss
+    if meter is not None:
+        record.update(meter.finish(model, opt), steps=len(batches), fwd_nfe=record["mean_iters"],
+                      bwd_nfe=_mean_or_none(solver_log["bwd_nfe"]), residual=_mean_or_none(solver_log["residual"]))
     return record
+
+
+def _memory_meter(device: str):
+    from implicit_repro.measure import MemoryMeter
+
+    return MemoryMeter(device)
+
+
+def _augment(x: torch.Tensor, g: torch.Generator, settings: dict) -> torch.Tensor:
+    from implicit_repro.data.cifar import augment
+
+    return augment(x, g, pad=settings["crop_pad"])
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,22 +1,19 @@
-# Raw downloads (MNIST, when digits read it), then seeded dataset generation: one file per
+# Raw downloads (each checked against its SHA-256), then seeded dataset generation: one file per
 # (paper, task, split), written once.
 
 # On a cluster the download runs where snakemake runs: compute nodes often have no network.
 localrules:
-    download_mnist,
+    download,
 
 
-# The four MNIST files, each kept only if its SHA-256 is the one in the config. Requested only when
-# `anil2022.digits.data.source` is mnist (the paper scale): the digits splits then take them as input.
-rule download_mnist:
+rule download:
     output:
-        mnist_files(),
+        "data/raw/{source}/{file}",
     params:
-        base_url=lambda w: mnist_settings()["base_url"],
-        checksums=lambda w: json.dumps(mnist_settings()["checksums"], sort_keys=True),
-        out_dir=lambda w, output: str(Path(output[0]).parent),
+        url=lambda w: download_of(w).url,
+        sha256=lambda w: download_of(w).sha256,
     log:
-        "logs/data/raw/mnist.log",
+        "logs/data/raw/{source}/{file}.log",
     conda:
         ENV
     threads: 1
@@ -24,17 +21,17 @@ rule download_mnist:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     shell:
-        "python -m implicit_repro download-mnist --base-url {params.base_url:q} "
-        "--checksums {params.checksums:q} --out-dir {params.out_dir:q} 2> {log}"
+        "python -m implicit_repro download --url {params.url:q} --sha256 {params.sha256} "
+        "--out {output:q} 2> {log}"
 
 
 rule generate:
     input:
-        generate_inputs,
+        lambda w: dataset_of(w).raw,
     output:
         "data/{paper}/{task}/{split}.pt",
     params:
-        generator=lambda w: json.dumps(split_params(w.paper, w.task)[w.split], sort_keys=True),
+        generator=lambda w: as_json(dataset_of(w).params),
     log:
         "logs/data/{paper}/{task}/{split}.log",
     benchmark:

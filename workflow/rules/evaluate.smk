@@ -1,18 +1,19 @@
-# One evaluation job per trained model: accuracy per test-time iteration, residuals, AA.
+# One evaluation job per trained model; what it measures is the paper's (papers/<paper>/evaluate.py).
 
 
 rule evaluate:
     input:
-        model="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/model.pt",
-        splits=lambda w: sorted(set(eval_splits(w.paper, w.task).values())),
+        model="checkpoints/{paper}/{task}/{run}/seed{seed}/model.pt",
+        train_log="checkpoints/{paper}/{task}/{run}/seed{seed}/train_log.jsonl",
+        splits=lambda w: run_of(w).eval_data,
     output:
-        "results/{paper}/{task}/{intervention}/{gradient}/seed{seed}/metrics.json",
+        "results/{paper}/{task}/{run}/seed{seed}/metrics.json",
     params:
-        spec=as_json(eval_spec),
+        spec=lambda w: as_json(run_of(w).eval_spec),
     log:
-        "logs/evaluate/{paper}/{task}/{intervention}/{gradient}/seed{seed}.log",
+        "logs/evaluate/{paper}/{task}/{run}/seed{seed}.log",
     benchmark:
-        "logs/benchmark/evaluate/{paper}/{task}/{intervention}/{gradient}/seed{seed}.tsv"
+        "logs/benchmark/evaluate/{paper}/{task}/{run}/seed{seed}.tsv"
     conda:
         ENV
     threads: RES["evaluate"]["threads"]
@@ -21,7 +22,7 @@ rule evaluate:
         runtime=RES["evaluate"]["runtime"],
     shell:
         "python -m implicit_repro evaluate --spec {params.spec:q} --model {input.model} "
-        "--out {output} --threads {threads} 2> {log}"
+        "--train-log {input.train_log} --out {output} --threads {threads} 2> {log}"
 
 
 rule evaluate_all:

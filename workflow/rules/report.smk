@@ -1,21 +1,23 @@
-# Items of paper_results/ and figures/, and the index + scorecard README.
+# Items of paper_results/ and figures/, and the index + scorecard README. An item's id and kind come
+# from config/papers.yaml, its builder from the paper's package.
 
-rule anil2022_item:
+
+rule table:
     input:
-        metrics=lambda w: item_metrics(w.item),
+        metrics=lambda w: item_metrics(w.paper, w.item),
         papers=PAPERS_FILE,
     output:
-        "paper_results/anil2022/{item}.csv",
-        "paper_results/anil2022/{item}.md",
-        "paper_results/anil2022/{item}.tex",
+        "paper_results/{paper}/{item}.csv",
+        "paper_results/{paper}/{item}.md",
+        "paper_results/{paper}/{item}.tex",
     wildcard_constraints:
-        item="table[0-9]*_[a-z0-9_]+",
+        item="table[a-z0-9_]*",
     params:
         scale=SCALE,
     log:
-        "logs/report/anil2022/{item}.log",
+        "logs/report/{paper}/{item}.log",
     benchmark:
-        "logs/benchmark/report/anil2022/{item}.tsv"
+        "logs/benchmark/report/{paper}/{item}.tsv"
     conda:
         ENV
     threads: RES["report"]["threads"]
@@ -23,24 +25,26 @@ rule anil2022_item:
         mem_mb=RES["report"]["mem_mb"],
         runtime=RES["report"]["runtime"],
     shell:
-        "python -m implicit_repro report {wildcards.item} --metrics {input.metrics} --papers {input.papers} "
-        "--scale {params.scale} --out-stem paper_results/anil2022/{wildcards.item} 2> {log}"
+        "python -m implicit_repro report --paper {wildcards.paper} {wildcards.item} --metrics {input.metrics} "
+        "--papers {input.papers} --scale {params.scale} --out-stem paper_results/{wildcards.paper}/{wildcards.item} "
+        "2> {log}"
 
 
-rule anil2022_figure:
+rule figure:
     input:
-        metrics=lambda w: item_metrics(w.item),
+        metrics=lambda w: item_metrics(w.paper, w.item),
+        papers=PAPERS_FILE,
     output:
-        "figures/anil2022/{item}.png",
-        "figures/anil2022/{item}.pdf",
+        "figures/{paper}/{item}.png",
+        "figures/{paper}/{item}.pdf",
     wildcard_constraints:
         item="fig_[a-z0-9_]+",
     params:
         scale=SCALE,
     log:
-        "logs/report/anil2022/{item}.log",
+        "logs/report/{paper}/{item}.log",
     benchmark:
-        "logs/benchmark/report/anil2022/{item}.tsv"
+        "logs/benchmark/report/{paper}/{item}.tsv"
     conda:
         ENV
     threads: RES["report"]["threads"]
@@ -48,22 +52,23 @@ rule anil2022_figure:
         mem_mb=RES["report"]["mem_mb"],
         runtime=RES["report"]["runtime"],
     shell:
-        "python -m implicit_repro report {wildcards.item} --metrics {input.metrics} "
-        "--scale {params.scale} --out-stem figures/anil2022/{wildcards.item} 2> {log}"
+        "python -m implicit_repro report --paper {wildcards.paper} {wildcards.item} --metrics {input.metrics} "
+        "--papers {input.papers} --scale {params.scale} --out-stem figures/{wildcards.paper}/{wildcards.item} "
+        "2> {log}"
 
 
 rule readme:
     input:
-        item_files=[path for item in ANIL2022_ITEMS for path in item_outputs(item)],
-        metrics=metrics_of(grid_jobs),
+        item_files=[path for paper, item in all_items() for path in item_files(paper, item)],
+        metrics=[path for paper in PAPERS for path in item_metrics(paper, None)],
         papers=PAPERS_FILE,
     output:
         readme="paper_results/README.md",
         scorecard="paper_results/scorecard.csv",
     params:
         scale=SCALE,
-        produced=[f"anil2022/{item}" for item in ANIL2022_ITEMS],
-        config=json.dumps({k: v for k, v in CFG.items() if k != "resources"}, sort_keys=True),
+        produced=[f"{paper}/{item}" for paper, item in all_items()],
+        config=as_json({k: v for k, v in CFG.items() if k != "resources"}),
     log:
         "logs/report/readme.log",
     conda:

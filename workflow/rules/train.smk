@@ -1,19 +1,19 @@
-# One training job per (paper, task, intervention, seed). Resumes from its epoch checkpoint.
+# One training job per run of a paper's grid. Resumes from its epoch checkpoint.
 
 
 rule train:
     input:
-        data=lambda w: train_split_path(w.paper, w.task),
+        data=lambda w: run_of(w).train_data,
     output:
-        model="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/model.pt",
-        log="checkpoints/{paper}/{task}/{intervention}/{gradient}/seed{seed}/train_log.jsonl",
+        model="checkpoints/{paper}/{task}/{run}/seed{seed}/model.pt",
+        log="checkpoints/{paper}/{task}/{run}/seed{seed}/train_log.jsonl",
     params:
-        spec=as_json(train_spec),
+        spec=lambda w: as_json(run_of(w).train_spec),
         device=CFG["device"],
     log:
-        "logs/train/{paper}/{task}/{intervention}/{gradient}/seed{seed}.log",
+        "logs/train/{paper}/{task}/{run}/seed{seed}.log",
     benchmark:
-        "logs/benchmark/train/{paper}/{task}/{intervention}/{gradient}/seed{seed}.tsv"
+        "logs/benchmark/train/{paper}/{task}/{run}/seed{seed}.tsv"
     conda:
         ENV
     threads: RES["train"]["threads"]

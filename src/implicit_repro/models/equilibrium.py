@@ -29,7 +29,9 @@ class EquilibriumModel(nn.Module):
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(self.state_shape(x))
 
-    def step(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def step(self, z: torch.Tensor, x: torch.Tensor, i: int = 0) -> torch.Tensor:
+        """One application of the weight-tied cell; the step index ``i`` is the same for every step
+        (models whose steps differ, such as song2023's masked nets, use it)."""
         return self.cell(z, x)
 
     def readout(self, z: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from implicit_repro.io import write_text
-from implicit_repro.results.collect import summary_frame
-from implicit_repro.results.scorecard import GOOD_IN_DISTRIBUTION, IN_DISTRIBUTION
 
 FIGURE_SUFFIXES = ("png", "pdf")
 TABLE_SUFFIXES = ("csv", "md", "tex")
@@ -20,25 +18,9 @@ def item_files(paper: str, item: str, kind: str) -> list[str]:
     return [f"paper_results/{paper}/{item}.{s}" for s in TABLE_SUFFIXES]
 
 
-def training_outcome(records: list[dict]) -> pd.DataFrame:
-    """Per task: how many models trained, diverged, and reached GOOD_IN_DISTRIBUTION in-distribution
-    accuracy at the training budget.
-
-    The scorecard tests the claims on whatever models the run produced; a reader needs to see
-    next to it whether those models solved the task they were trained on."""
-    frame = summary_frame(records)
-    rows = []
-    for task, jobs in frame.groupby("task", sort=True):
-        per_job = jobs.drop_duplicates(["intervention", "gradient", "seed"])
-        acc = jobs.loc[jobs["split"] == IN_DISTRIBUTION, "acc_at_train_iters"]
-        rows.append({"task": task, "models": len(per_job), "diverged": int((per_job["status"] != "ok").sum()),
-                     "median": acc.median(), "min": acc.min(), "max": acc.max(),
-                     "learned": int((acc >= GOOD_IN_DISTRIBUTION).sum())})
-    return pd.DataFrame(rows, columns=["task", "models", "diverged", "median", "min", "max", "learned"])
-
-
 def render(papers: dict, produced: set[str], scorecard: pd.DataFrame, scale: str, choices: str,
-           outcome: pd.DataFrame | None = None) -> str:
+           outcome: dict[str, list[str]] | None = None) -> str:
+    """``outcome``: per paper, the Markdown lines of its "how well the models learned" section."""
     lines = [
         "# Paper results",
         "",
@@ -59,15 +41,8 @@ def render(papers: dict, produced: set[str], scorecard: pd.DataFrame, scale: str
             status = f"produced ({scale})" if f"{paper}/{item}" in produced else "not yet produced"
             links = ", ".join(f"[{Path(f).suffix[1:]}](../{f})" for f in files)
             lines.append(f"| {paper} | `{item}` | {meta['kind']} | {meta['what']} | {links} | {status} |")
-    if outcome is not None and not outcome.empty:
-        lines += ["", "## How well the models learned their training task", "",
-                  "In-distribution accuracy at the training budget of iterations, over the models of the "
-                  "intervention grid. The scorecard below tests the claims on these models; where few of them "
-                  "learned the task, a verdict says little about the paper's trained networks.", "",
-                  f"| task | models | diverged | median | min | max | models ≥ {GOOD_IN_DISTRIBUTION:g} |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.task} | {r.models} | {r.diverged} | {_fmt(r.median)} | {_fmt(r.min)} | {_fmt(r.max)} | "
-                  f"{r.learned} of {r.models - r.diverged} |" for r in outcome.itertuples()]
+    for paper_lines in (outcome or {}).values():
+        lines += ["", *paper_lines]
     lines += ["", "## Scorecard", "",
               "Verdict rule (our choice): *replicated* when the 95% bootstrap CI of the statistic lies wholly on "
               "the claimed side of zero, *not replicated* when wholly on the other side, *inconclusive* "

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from implicit_repro.interventions import INTERVENTIONS
-from implicit_repro.results.anil2022 import PAPER, effect_of, hardest_splits
+from implicit_repro.papers.anil2022.generalization import PAPER, effect_of, hardest_splits
 from implicit_repro.results.output import mean_std_text, save_figure, save_message_figure, write_table
 from implicit_repro.results.reported import attach_reported
 

@@ -9,11 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from implicit_repro.results.anil2022 import PAPER, hardest_splits, split_orders
+from implicit_repro.papers.anil2022.generalization import PAPER, hardest_splits, split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
 from implicit_repro.results.output import save_figure, save_message_figure, unit_axis, write_table
 from implicit_repro.results.reported import attach_reported
-from implicit_repro.results.scorecard import GOOD_IN_DISTRIBUTION, MIN_PER_CLASS, good_model_examples
+from implicit_repro.papers.anil2022.claims import GOOD_IN_DISTRIBUTION, MIN_PER_CLASS, good_model_examples
 from implicit_repro.results.stats import bootstrap_ci, point_biserial, spearman
 
 # Test-time depths at which accuracy is read: multiples of the training budget, then the largest.

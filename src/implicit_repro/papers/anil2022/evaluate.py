@@ -1,32 +1,26 @@
-"""One evaluation job: accuracy per test-time iteration, residuals and AA on every split."""
+"""anil2022's evaluation of one trained model: accuracy per test-time iteration, residuals, AA (and
+the adversarial-initial-state attack and limit cycles) on every split. The job's spec carries
+"eval" and "splits" ([[split name, data path], ...]) beside the training spec."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from implicit_repro.checkpoint import load_checkpoint
 from implicit_repro.data.store import load_dataset
+from implicit_repro.evaluation import EvalJob
 from implicit_repro.io import write_json
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
 from implicit_repro.seeding import generator
 from implicit_repro.sweep import batched_sweep
-from implicit_repro.adversarial_init import adversarial_init_attack
-from implicit_repro.limit_cycles import KIND_NAMES, trace_and_classify
+from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack
+from implicit_repro.papers.anil2022.limit_cycles import KIND_NAMES, trace_and_classify
 from implicit_repro.train import job_task, make_model
 
 IN_DISTRIBUTION = "in_distribution"
 TRACES_KEPT = 8  # per-example residual traces stored per split, for the convergence figure
-
-
-@dataclass
-class EvalJob:
-    spec: dict  # the training spec plus "eval" and "splits" ([[split name, data path], ...])
-    model_path: Path
-    out_path: Path
 
 
 def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:

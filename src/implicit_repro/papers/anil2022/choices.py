@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from implicit_repro.results.scorecard import GOOD_IN_DISTRIBUTION, MIN_MODELS, MIN_PER_CLASS
+from implicit_repro.papers.anil2022.claims import GOOD_IN_DISTRIBUTION, MIN_MODELS, MIN_PER_CLASS
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
 
 TASK_CHOICES = {

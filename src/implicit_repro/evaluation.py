@@ -1,0 +1,24 @@
+"""An evaluation job, whatever the paper: which model, which training log, where its metrics go.
+
+The metrics a job writes are the paper's own (``papers/<paper>/evaluate.py``); this module only
+dispatches to it, so the command line and the rule are the same for every paper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class EvalJob:
+    spec: dict  # the training spec plus what the paper's evaluation reads (eval settings, splits)
+    model_path: Path
+    out_path: Path
+    log_path: Path | None = None  # the training log (train_log.jsonl) of the same run
+
+
+def evaluate(job: EvalJob) -> dict:
+    """Write the metrics file of ``job`` with the evaluation of ``job.spec['paper']``."""
+    from implicit_repro.papers import part
+
+    return part(job.spec["paper"], "evaluate").evaluate(job)

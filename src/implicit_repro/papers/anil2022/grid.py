@@ -1,0 +1,154 @@
+"""anil2022's jobs: its datasets, downloads and runs, read off its config section.
+
+A run is one (task, intervention, gradient, seed): the intervention grid of each task, trained with
+the task's ``train.gradient``, plus the gradient study of table2 (one intervention trained as a DEQ
+with each gradient). A run both use is trained once. Imported by the Snakefile: no torch here.
+"""
+
+from __future__ import annotations
+
+from implicit_repro.data.registry import MNIST_FILE_NAMES, MNIST_RAW_DIR, raw_inputs
+from implicit_repro.data.registry import splits as task_splits
+from implicit_repro.errors import ConfigError
+from implicit_repro.papers import Dataset, Download, Run, unique_runs
+
+PAPER = "anil2022"
+GRADIENT_STUDY_ITEM = "table2_phantom_vs_ift"  # the one item built from the gradient study's runs
+
+
+def tasks(section: dict) -> list[str]:
+    return [task for task, t in section.items() if t["enabled"]]
+
+
+def split_params(section: dict, task: str) -> dict[str, dict]:
+    """Split name -> generator parameters, the training split first."""
+    return dict(task_splits(task, section[task]["data"]))
+
+
+def dataset_path(task: str, split: str) -> str:
+    return f"data/{PAPER}/{task}/{split}.pt"
+
+
+def eval_splits(section: dict, task: str) -> dict[str, str]:
+    """Split name -> dataset file; the in-distribution split is the held-out part of the training
+    split, then come the harder ones."""
+    names = list(split_params(section, task))
+    splits = {"in_distribution": dataset_path(task, names[0])}
+    splits.update({name: dataset_path(task, name) for name in names[1:]})
+    return splits
+
+
+def datasets(section: dict) -> dict[str, Dataset]:
+    return {
+        dataset_path(task, split): Dataset(task, split, params, tuple(raw_inputs(task, params)))
+        for task in tasks(section)
+        for split, params in split_params(section, task).items()
+    }
+
+
+def downloads(section: dict) -> list[Download]:
+    """The raw MNIST files, when the digits task reads MNIST (``data.source: mnist``)."""
+    t = section.get("digits")
+    if not (t and t["enabled"] and t["data"]["source"] == "mnist"):
+        return []
+    mnist = t["data"]["mnist"]
+    return [Download(f"{MNIST_RAW_DIR}/{name}", mnist["base_url"] + name, sha256)
+            for name, sha256 in sorted(mnist["checksums"].items())]
+
+
+def _model_options(section: dict, task: str) -> dict:
+    t = section[task]
+    if task == "matrix_inversion":
+        return {**t["model"], "matrix_size": t["data"]["n"]}
+    return t["model"]
+
+
+def _run(section: dict, task: str, intervention: str, gradient: str, seed: int) -> Run:
+    t = section[task]
+    train = {
+        "paper": PAPER, "task": task, "intervention": intervention, "seed": int(seed),
+        "data": {"train_fraction": t["data"]["train_fraction"]},
+        "model": _model_options(section, task), "task_params": t["task_params"],
+        "train": {**t["train"], "gradient": gradient},
+        "intervention_params": t["intervention_params"],
+    }
+    # A list of [name, path] pairs: the JSON keeps the order (in-distribution, then harder and harder).
+    splits = [[name, path] for name, path in eval_splits(section, task).items()]
+    names = list(split_params(section, task))
+    return Run(
+        PAPER, task, f"{intervention}/{gradient}", int(seed),
+        train_spec=train, eval_spec={**train, "eval": t["eval"], "splits": splits},
+        train_data=dataset_path(task, names[0]), eval_data=tuple(sorted({p for _, p in splits})),
+    )
+
+
+def grid_runs(section: dict) -> list[Run]:
+    """The intervention grid of every task, trained with the task's ``train.gradient``."""
+    return [
+        _run(section, task, i, section[task]["train"]["gradient"], s)
+        for task in tasks(section)
+        for i in section[task]["interventions"]
+        for s in section[task]["seeds"]
+    ]
+
+
+def study_runs(section: dict) -> list[Run]:
+    """The gradient study of table2_phantom_vs_ift."""
+    out = []
+    for task in tasks(section):
+        study = section[task]["gradient_study"]
+        out += [_run(section, task, study["intervention"], g, s) for g in study["gradients"] for s in study["seeds"]]
+    return out
+
+
+def runs(section: dict) -> list[Run]:
+    """Every run, task by task (grid then study), each once."""
+    return unique_runs([r for task in tasks(section)
+                        for r in grid_runs({task: section[task]}) + study_runs({task: section[task]})])
+
+
+def item_runs(section: dict, item: str) -> list[Run]:
+    """The runs an item is built from: the gradient study for table2, the grid for the others.
+    The scorecard and the README read the grid (``item=None``)."""
+    return study_runs(section) if item == GRADIENT_STUDY_ITEM else grid_runs(section)
+
+
+def check(section: dict, where: str) -> None:
+    """Constraints of this section a JSON schema cannot express; raises ConfigError naming the key."""
+    for task_name, task in section.items():
+        key = f"anil2022.{task_name}"
+
+        def fail(subkey: str, why: str) -> None:
+            raise ConfigError(f"{where}: key `{key}.{subkey}` {why}")
+
+        ip, ev, tr, data = task["intervention_params"], task["eval"], task["train"], task["data"]
+        if ip["budget_min"] > ip["budget_max"]:
+            fail("intervention_params.budget_min", "exceeds budget_max.")
+        if ev["max_iters"] < tr["iters"]:
+            fail("eval.max_iters", f"must be at least `{key}.train.iters` so the sweep covers the training budget.")
+        if ev["aa_iters"] > ev["max_iters"]:
+            fail("eval.aa_iters", f"must not exceed `{key}.eval.max_iters` (correctness at the AA budget is "
+                                  "read off the sweep).")
+        if ev["max_iters"] + 1 - ev["cycle_max_period"] < 2:
+            fail("eval.cycle_max_period", f"leaves too few of the {ev['max_iters']} iterations to detect a cycle; "
+                                          "lower it or raise eval.max_iters.")
+        if len(set(task["seeds"])) != len(task["seeds"]):
+            fail("seeds", "repeats a seed.")
+        if task_name == "mazes":
+            for size in (data["train_size"], *data["harder_sizes"]):
+                if size % 2 == 0:
+                    fail("data", f"has maze size {size}; maze sizes are odd (S = 2c - 1 for c cells a side).")
+        if task_name == "edge_copy" and data["train_nodes"][0] > data["train_nodes"][1]:
+            fail("data.train_nodes", "must be [fewest, most] nodes.")
+        if task_name == "digits" and data["train_sigma"][0] > data["train_sigma"][1]:
+            fail("data.train_sigma", "must be [lowest, highest] blur.")
+        if task_name == "digits" and data["source"] == "mnist":
+            if "mnist" not in data:
+                fail("data.mnist", "is required when `data.source` is mnist: give its base_url and the SHA-256 "
+                                   "of each of the four files under checksums.")
+            for name in MNIST_FILE_NAMES:
+                if name not in data["mnist"]["checksums"]:
+                    fail(f"data.mnist.checksums.{name}", "is required when `data.source` is mnist: every "
+                                                         "downloaded file is checked against its SHA-256.")
+        if task_name in ("matrix_inversion", "edge_copy") and "threshold" not in task["task_params"]:
+            fail("task_params.threshold", "is required: the regression tasks count an example correct below it.")
