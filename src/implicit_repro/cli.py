@@ -78,7 +78,7 @@ def cmd_report(args) -> None:
     from implicit_repro.results.reported import load_papers
 
     papers = load_papers(args.papers)
-    records = load_records(args.metrics)
+    records = load_records(args.metrics, args.train_logs)
     if args.item == "readme":
         _report_readme(args, papers, records)
     elif args.paper is None:
@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--paper", help="the paper the item belongs to (not for readme)")
     # Possibly none: table2's gradient study is empty at scales that configure none.
     r.add_argument("--metrics", nargs="*", default=[])
+    r.add_argument("--train-logs", nargs="*", default=[],
+                   help="the runs' train_log.jsonl, one per metrics file in the same order (training time)")
     r.add_argument("--papers", default="config/papers.yaml")
     r.add_argument("--scale", required=True)
     r.add_argument("--out-stem", required=True)

@@ -42,7 +42,7 @@ wildcard_constraints:
     paper="[a-z]+[0-9]{4}",
     task="[a-z][a-z0-9_]*",
     split=r"[a-z]+[0-9]*[\w.\-]*",
-    run=r"[a-z0-9_.\-]+(/[a-z0-9_.\-]+)*",
+    run=r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*",
     seed=r"\d+",
 
 
@@ -83,6 +83,12 @@ def evaluate_outputs():
 def item_metrics(paper, item):
     """The metrics files an item is built from (the scorecard's when ``item`` is None)."""
     return metrics_of(GRIDS[paper].item_runs(CFG[paper], item))
+
+
+def item_train_logs(paper, item):
+    """The training logs of the same runs, in the same order: the wall-clock training time, which
+    the deterministic metrics files do not hold."""
+    return [r.path("checkpoints", "train_log.jsonl") for r in GRIDS[paper].item_runs(CFG[paper], item)]
 
 
 def item_files(paper, item):

@@ -5,6 +5,7 @@
 rule table:
     input:
         metrics=lambda w: item_metrics(w.paper, w.item),
+        train_logs=lambda w: item_train_logs(w.paper, w.item),
         papers=PAPERS_FILE,
     output:
         "paper_results/{paper}/{item}.csv",
@@ -26,13 +27,14 @@ rule table:
         runtime=RES["report"]["runtime"],
     shell:
         "python -m implicit_repro report --paper {wildcards.paper} {wildcards.item} --metrics {input.metrics} "
-        "--papers {input.papers} --scale {params.scale} --out-stem paper_results/{wildcards.paper}/{wildcards.item} "
+        "--train-logs {input.train_logs} --papers {input.papers} --scale {params.scale} --out-stem paper_results/{wildcards.paper}/{wildcards.item} "
         "2> {log}"
 
 
 rule figure:
     input:
         metrics=lambda w: item_metrics(w.paper, w.item),
+        train_logs=lambda w: item_train_logs(w.paper, w.item),
         papers=PAPERS_FILE,
     output:
         "figures/{paper}/{item}.png",
@@ -53,7 +55,7 @@ rule figure:
         runtime=RES["report"]["runtime"],
     shell:
         "python -m implicit_repro report --paper {wildcards.paper} {wildcards.item} --metrics {input.metrics} "
-        "--papers {input.papers} --scale {params.scale} --out-stem figures/{wildcards.paper}/{wildcards.item} "
+        "--train-logs {input.train_logs} --papers {input.papers} --scale {params.scale} --out-stem figures/{wildcards.paper}/{wildcards.item} "
         "2> {log}"
 
 
@@ -61,6 +63,7 @@ rule readme:
     input:
         item_files=[path for paper, item in all_items() for path in item_files(paper, item)],
         metrics=[path for paper in PAPERS for path in item_metrics(paper, None)],
+        train_logs=[path for paper in PAPERS for path in item_train_logs(paper, None)],
         papers=PAPERS_FILE,
     output:
         readme="paper_results/README.md",
@@ -78,7 +81,8 @@ rule readme:
         mem_mb=RES["report"]["mem_mb"],
         runtime=RES["report"]["runtime"],
     shell:
-        "python -m implicit_repro report readme --metrics {input.metrics} --papers {input.papers} "
+        "python -m implicit_repro report readme --metrics {input.metrics} --train-logs {input.train_logs} "
+        "--papers {input.papers} "
         "--scale {params.scale} --produced {params.produced} --config {params.config:q} "
         "--out-stem paper_results/README 2> {log}"
 

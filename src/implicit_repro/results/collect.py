@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import pandas as pd
 
-from implicit_repro.io import read_json
+from implicit_repro.io import read_json, read_jsonl
 
 JOB_COLUMNS = ["paper", "task", "intervention", "gradient", "seed"]
 
 
-def load_records(paths: list[str]) -> list[dict]:
-    return [read_json(p) for p in paths]
+def load_records(paths: list[str], train_logs: list[str] | None = None) -> list[dict]:
+    """The metrics files; with ``train_logs`` (one per metrics file, same order) each record also
+    gets the run's wall-clock training time, which the deterministic metrics files do not hold."""
+    records = [read_json(p) for p in paths]
+    if train_logs:
+        if len(train_logs) != len(records):
+            raise ValueError(f"{len(train_logs)} training logs for {len(records)} metrics files")
+        for record, log in zip(records, train_logs):
+            record.update(training_time(read_jsonl(log)))
+    return records
+
+
+def training_time(history: list[dict]) -> dict:
+    """Mean seconds per completed epoch and per optimizer step (when the log counts steps)."""
+    ok = [h for h in history if h.get("status") == "ok"]
+    seconds = sum(h["seconds"] for h in ok)
+    steps = sum(h.get("steps", 0) for h in ok)
+    return {"seconds_per_epoch": seconds / len(ok) if ok else None,
+            "step_seconds": seconds / steps if steps else None}
 
 
 def curve_frame(records: list[dict]) -> pd.DataFrame:

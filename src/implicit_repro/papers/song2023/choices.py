@@ -1,0 +1,65 @@
+"""song2023: what this project chose where the paper (only its abstract is known) is silent, with the
+values in force. Every number here is formatted from the config section, never typed."""
+
+from __future__ import annotations
+
+from implicit_repro.papers.song2023.grid import SEQUENCE_TASK, vision_task
+from implicit_repro.results.scorecard import MIN_MODELS
+
+DATASETS = {
+    "digits": "scikit-learn's bundled 8×8 digits (1,797 images; its fixed 75% / 25% train / test parts; "
+              "offline, no blur)",
+    "cifar10": "CIFAR-10 from the official binary archive (50,000 / 10,000 images), kept only if its SHA-256 "
+               "is the one tensorflow_datasets publishes (`url_checksums/cifar10.txt`)",
+    "cifar100": "CIFAR-100 (fine labels) from the official binary archive, kept only if its SHA-256 is the one "
+                "tensorflow_datasets publishes (`url_checksums/cifar100.txt`)",
+}
+
+
+def choices_markdown(cfg: dict) -> str:
+    s = cfg["song2023"]
+    st, tr, deq = s["studies"], s["train"], s["deq"]
+    aug = tr["augment"]
+    op = st["other_paradigm"]
+    lines = [
+        "### song2023",
+        "- Only the abstract of the paper is known: the variants, block, widths, depths, densities, solver limits, "
+        "training recipe and the second paradigm are all this project's choices; no number of the paper is known, "
+        "so every table's reported column is empty (provenance `unknown`).",
+        f"- Data: {DATASETS[vision_task(s)]}"
+        + (f"; training batches get a random crop (zero padding {aug['crop_pad']}) and a horizontal flip, seeded."
+           if aug else "; no augmentation.") + " Pixels in [0, 1] (CIFAR: normalized per channel).",
+        "- One block for every variant: f(z; x) = GN(ReLU(z + GN(conv₂(ReLU(GN(conv₁ z)))) + u(x))), 3×3 "
+        f"bias-free convolutions of the state's width, GroupNorm with {s['model']['groups']} groups, the injection "
+        "u(x) = GN(conv(x)) computed once per input; head: global average pool + linear (1×1 conv per position "
+        "on prefix sums). Variants differ only in depth, tying, solver, gradient and masks.",
+        "- Variants: WT-L (one block, L steps, backprop through all); untied depth L (L blocks); DEQ-IFT, DEQ-JR "
+        f"(+ {deq['jac_reg_weight']} × Hutchinson ‖J‖²_F / state size), DEQ-phantom ({deq['phantom_steps']} steps, "
+        f"damping {deq['phantom_damping']}), DEQ-JFB, each solved by {deq['solver']} to relative residual "
+        f"{deq['tol']} or {deq['max_iter']} evaluations (the IFT adjoint solve likewise); WT with distinct static "
+        "masks (mask i keeps round(d × n) entries of each conv weight, drawn once from a seeded generator, W ⊙ M_i "
+        "at step i, cycling past L); WT with one shared mask.",
+        f"- Training: Adam lr {tr['lr']}, {tr['epochs']} epochs, batch {tr['batch_size']}, warm-up "
+        f"{tr['warmup_epochs']} epoch(s), milestones {tr['lr_milestones']} ×{tr['lr_gamma']}, grad-clip "
+        f"{tr['grad_clip']}; seeds {s['seeds']} unless a study says otherwise. A run whose batch loss is not finite "
+        f"or whose epoch loss exceeds {tr['blowup_loss']} is recorded as diverged.",
+        "- Memory is measured the same way for every variant: on CUDA the peak allocation of a training step; on "
+        "the CPU the bytes of the tensors autograd saves for backward (`saved_tensors_hooks`) plus parameters, "
+        "gradients and optimizer state (the transient memory of the IFT adjoint solve is not counted). Time per "
+        "epoch and per step is wall-clock, read from the training logs (not deterministic).",
+        f"- Studies: WT vs DEQ at depth {st['wt_vs_deq']['depth']}, width {st['wt_vs_deq']['width']}; capacity over "
+        f"depths {st['capacity']['depths']} × widths {st['capacity']['widths']}; sparse masks at densities "
+        f"{st['sparse_masks']['densities']} (depth {st['sparse_masks']['depth']}, width {st['sparse_masks']['width']}),"
+        f" against dense {' and '.join(st['sparse_masks']['matched'])} nets whose width makes their parameter count "
+        "closest to the masked nets' active parameters; design grid of depths "
+        f"{st['design_guidelines']['depths']} × widths {st['design_guidelines']['widths']} × densities "
+        f"{st['design_guidelines']['densities']}; memory and time per step over depths "
+        f"{st['memory_vs_depth']['depths']} ({st['memory_vs_depth']['epochs']} epoch).",
+        f"- Second paradigm (item 8): anil2022's {SEQUENCE_TASK.replace('_', ' ')} (same generator, this paper's own "
+        f"seeded files), trained on {op['data']['train_bits']} bits at depth {op['depth']}, width {op['width']} "
+        f"(masked: density {op['density']}), upward generalization to {op['data']['harder_bits']} bits with up to "
+        f"{op['eval']['max_iters']} test-time iterations.",
+        f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2–5 compare groups of runs by bootstrap over "
+        f"runs (at least {MIN_MODELS} converged runs per group for a CI).",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""song2023's jobs: datasets, downloads and the run grid of its studies, read off its config section.
+
+Each study (``song2023.studies.<name>``) asks for runs: a (task, variant, depth, width, density,
+seed). The grid merges them: a run two studies need is trained once and carries both studies' names
+into its metrics, which is how each item finds its runs. Imported by the Snakefile: no torch here.
+
+Run ids are ``<variant>/L<depth>_w<width>_d<density>``; for the DEQ variants L is the solver's
+evaluation budget (``deq.max_iter``, or the study's depth where depth is the study's axis).
+"""
+
+from __future__ import annotations
+
+from implicit_repro.data.registry import splits as task_splits
+from implicit_repro.errors import ConfigError
+from implicit_repro.papers import Dataset, Download, Run
+
+PAPER = "song2023"
+STUDIES = ("wt_vs_deq", "capacity", "sparse_masks", "design_guidelines", "memory_vs_depth", "other_paradigm")
+SEQUENCE_TASK = "prefix_sums"  # other_paradigm: anil2022's task, upward generalization
+
+# Variant -> (gradient, masks, Jacobian penalty); the model's own registry (models.VARIANTS, which
+# imports torch) says the same and a test holds them together.
+GRADIENTS = {"wt": "unrolled", "untied": "unrolled", "wt_masked_distinct": "unrolled",
+             "wt_masked_shared": "unrolled", "deq_ift": "ift", "deq_jr": "ift", "deq_phantom": "phantom",
+             "deq_jfb": "jfb"}
+MASKED = ("wt_masked_distinct", "wt_masked_shared")
+DEQ = ("deq_ift", "deq_jr", "deq_phantom", "deq_jfb")
+# The vision datasets: input channels, classes, and for the downloaded ones the archive file.
+VISION = {"digits": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100)}
+CIFAR_RAW_DIR = "data/raw/cifar"
+KERNEL = 3  # the block's convolutions are 3 wide (3x3 on images)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def run_id(variant: str, depth: int, width: int, density: float) -> str:
+    return f"{variant}/L{depth}_w{width}_d{_fmt(density)}"
+
+
+# ---------------------------------------------------------------- datasets
+
+def vision_task(section: dict) -> str:
+    return section["data"]["dataset"]
+
+
+def _cifar_archive(name: str) -> str:
+    from implicit_repro.data.cifar import CIFAR  # torch-free at import: numpy and the dataclasses
+
+    return f"{CIFAR_RAW_DIR}/{CIFAR[name].archive}"
+
+
+def _vision_datasets(section: dict) -> dict[str, Dataset]:
+    name = vision_task(section)
+    out = {}
+    for part in ("train", "test"):
+        if name == "digits":
+            params, raw = {"source": "sklearn", "part": part}, ()
+        else:
+            from implicit_repro.data.cifar import CIFAR
+
+            archive = _cifar_archive(name)
+            params, raw = {"source": name, "part": part, "archive": archive, "sha256": CIFAR[name].sha256}, (archive,)
+        out[f"data/{PAPER}/{name}/{part}.pt"] = Dataset(name, part, params, raw)
+    return out
+
+
+def _sequence_splits(section: dict) -> dict[str, dict]:
+    data = section["studies"]["other_paradigm"]["data"]
+    return dict(task_splits(SEQUENCE_TASK, data))
+
+
+def _sequence_path(split: str) -> str:
+    return f"data/{PAPER}/{SEQUENCE_TASK}/{split}.pt"
+
+
+def datasets(section: dict) -> dict[str, Dataset]:
+    out = _vision_datasets(section)
+    out.update({_sequence_path(split): Dataset(SEQUENCE_TASK, split, params)
+                for split, params in _sequence_splits(section).items()})
+    return out
+
+
+def downloads(section: dict) -> list[Download]:
+    name = vision_task(section)
+    if name == "digits":
+        return []
+    from implicit_repro.data.cifar import CIFAR
+
+    spec = CIFAR[name]
+    return [Download(_cifar_archive(name), section["data"]["cifar"]["base_url"] + spec.archive, spec.sha256)]
+
+
+# ---------------------------------------------------------------- parameter counts (matched widths)
+
+def dense_parameters(width: int, in_channels: int, classes: int, dims: int = 2, blocks: int = 1) -> int:
+    """Parameters of the net at ``width`` with ``blocks`` distinct blocks (1: weight-tied): the
+    injection (conv with bias, GroupNorm), per block two bias-free convs and three GroupNorms, and
+    the head (pool + linear, or a 1x1 conv). models.count_parameters counts the same (tested)."""
+    k = KERNEL ** dims
+    inject = k * in_channels * width + width + 2 * width
+    block = 2 * k * width * width + 3 * 2 * width
+    head = width * classes + classes
+    return inject + blocks * block + head
+
+
+def active_parameters(width: int, density: float, in_channels: int, classes: int, dims: int = 2) -> int:
+    """Parameters one step of a masked weight-tied net uses: each mask keeps round(d x numel) of a conv."""
+    k = KERNEL ** dims
+    masked = 2 * round(density * k * width * width)
+    return dense_parameters(width, in_channels, classes, dims) - 2 * k * width * width + masked
+
+
+def matched_width(target: int, groups: int, in_channels: int, classes: int, blocks: int = 1) -> int:
+    """The width (a multiple of the GroupNorm groups) whose dense net's parameter count is closest
+    to ``target``."""
+    candidates = range(groups, 64 * groups + 1, groups)
+    return min(candidates, key=lambda w: (abs(dense_parameters(w, in_channels, classes, 2, blocks) - target), w))
+
+
+# ---------------------------------------------------------------- runs
+
+class _Grid:
+    """Collects the studies' requests; a run asked for twice is kept once with both studies."""
+
+    def __init__(self, section: dict):
+        self.section = section
+        self.requests: dict[tuple, dict] = {}
+
+    def ask(self, study: str, task: str, variant: str, depth: int, width: int, density: float, seed: int,
+            match_density: float | None = None, epochs: int | None = None) -> None:
+        key = (task, variant, depth, width, float(density), int(seed), epochs)
+        entry = self.requests.setdefault(key, {"studies": [], "match_density": None})
+        if study not in entry["studies"]:
+            entry["studies"].append(study)
+        if match_density is not None:
+            entry["match_density"] = match_density
+
+    def runs(self) -> list[Run]:
+        return [self._run(*key, **entry) for key, entry in self.requests.items()]
+
+    def _run(self, task, variant, depth, width, density, seed, epochs, studies, match_density) -> Run:
+        s = self.section
+        sequence = task == SEQUENCE_TASK
+        in_channels, classes = (1, 2) if sequence else VISION[task]
+        train = {**s["train"], **(s["studies"]["other_paradigm"]["train"] if sequence else {})}
+        if epochs is not None:  # memory_vs_depth measures; it does not need a converged model
+            train["epochs"], train["lr_milestones"] = epochs, [m for m in train["lr_milestones"] if m < epochs]
+        deq = s["deq"]
+        train.update(
+            gradient=GRADIENTS[variant], iters=depth,
+            solver=deq["solver"] if variant in DEQ else "fixed_point", tol=deq["tol"],
+            phantom_steps=deq["phantom_steps"], phantom_damping=deq["phantom_damping"],
+            jac_reg_weight=deq["jac_reg_weight"] if variant == "deq_jr" else 0.0, measure=True,
+        )
+        if sequence:
+            train["augment"] = None
+        spec = {
+            "paper": PAPER, "task": task, "intervention": "baseline", "seed": seed,
+            "data": {"train_fraction": s["studies"]["other_paradigm"]["data"]["train_fraction"] if sequence else 1.0},
+            "model": {"variant": variant, "depth": depth, "width": width, "density": density,
+                      "in_channels": in_channels, "classes": classes, "dims": 1 if sequence else 2,
+                      "groups": s["model"]["groups"]},
+            "task_params": {}, "train": train, "intervention_params": {},
+        }
+        name = run_id(variant, depth, width, density) + (f"_e{epochs}" if epochs is not None else "")
+        if sequence:
+            names = list(_sequence_splits(s))
+            splits = [["in_distribution", _sequence_path(names[0])]] + [[n, _sequence_path(n)] for n in names[1:]]
+            train_data = _sequence_path(names[0])
+            evaluation = {"max_iters": s["studies"]["other_paradigm"]["eval"]["max_iters"],
+                          "n_examples": s["studies"]["other_paradigm"]["eval"]["n_examples"],
+                          "batch_size": s["eval"]["batch_size"]}
+        else:
+            splits = [["test", f"data/{PAPER}/{task}/test.pt"]]
+            train_data = f"data/{PAPER}/{task}/train.pt"
+            evaluation = {"batch_size": s["eval"]["batch_size"]}
+        deq_eval = {"solver": deq["solver"], "max_iter": depth, "tol": deq["tol"]} if variant in DEQ else None
+        eval_spec = {**spec, "run": name, "eval": {**evaluation, "deq": deq_eval}, "splits": splits,
+                     "studies": sorted(studies, key=STUDIES.index), "match_density": match_density}
+        return Run(PAPER, task, name, seed, train_spec=spec, eval_spec=eval_spec, train_data=train_data,
+                   eval_data=tuple(sorted({p for _, p in splits})))
+
+
+def _seeds(section: dict, study: dict) -> list[int]:
+    return study.get("seeds", section["seeds"])
+
+
+def _depth_of(section: dict, variant: str, depth: int) -> int:
+    """A DEQ has no depth: its budget is the solver's ``deq.max_iter``."""
+    return section["deq"]["max_iter"] if variant in DEQ else depth
+
+
+def runs(section: dict) -> list[Run]:
+    grid = _Grid(section)
+    task, st = vision_task(section), section["studies"]
+    groups = section["model"]["groups"]
+    in_channels, classes = VISION[task]
+
+    s = st["wt_vs_deq"]
+    for v in s["variants"]:
+        for seed in _seeds(section, s):
+            grid.ask("wt_vs_deq", task, v, _depth_of(section, v, s["depth"]), s["width"], 1.0, seed)
+
+    s = st["capacity"]
+    for v in s["variants"]:
+        for depth in s["depths"]:
+            for width in s["widths"]:
+                for seed in _seeds(section, s):
+                    grid.ask("capacity", task, v, _depth_of(section, v, depth), width, 1.0, seed)
+
+    s = st["sparse_masks"]
+    for seed in _seeds(section, s):
+        grid.ask("sparse_masks", task, "wt", s["depth"], s["width"], 1.0, seed)
+        for d in s["densities"]:
+            for v in s["variants"]:
+                grid.ask("sparse_masks", task, v, s["depth"], s["width"], d, seed)
+            target = active_parameters(s["width"], d, in_channels, classes)
+            for v in s["matched"]:
+                blocks = s["depth"] if v == "untied" else 1
+                w = matched_width(target, groups, in_channels, classes, blocks)
+                grid.ask("sparse_masks", task, v, s["depth"], w, 1.0, seed, match_density=d)
+
+    s = st["design_guidelines"]
+    for depth in s["depths"]:
+        for width in s["widths"]:
+            for d in s["densities"]:
+                v = "wt" if d == 1 and s["variant"] in MASKED else s["variant"]  # density 1: no masks
+                for seed in _seeds(section, s):
+                    grid.ask("design_guidelines", task, v, _depth_of(section, v, depth), width, d, seed)
+
+    s = st["memory_vs_depth"]
+    for v in s["variants"]:
+        for depth in s["depths"]:
+            for seed in _seeds(section, s):
+                grid.ask("memory_vs_depth", task, v, depth, s["width"], 1.0, seed, epochs=s["epochs"])
+
+    s = st["other_paradigm"]
+    for v in s["variants"]:
+        d = s["density"] if v in MASKED else 1.0
+        for seed in _seeds(section, s):
+            grid.ask("other_paradigm", SEQUENCE_TASK, v, s["depth"], s["width"], d, seed)
+    return grid.runs()
+
+
+def item_runs(section: dict, item: str | None) -> list[Run]:
+    """Every item (and the scorecard) reads all runs and picks its studies' by their names."""
+    return runs(section)
+
+
+def check(section: dict, where: str) -> None:
+    """What the schema cannot say: widths divisible by the GroupNorm groups, milestones within the
+    epochs, a download source for CIFAR, masked variants only where a density is given."""
+    groups = section["model"]["groups"]
+    st = section["studies"]
+
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{where}: key `song2023.{key}` {why}")
+
+    widths = [("studies.wt_vs_deq.width", st["wt_vs_deq"]["width"]),
+              ("studies.sparse_masks.width", st["sparse_masks"]["width"]),
+              ("studies.memory_vs_depth.width", st["memory_vs_depth"]["width"]),
+              ("studies.other_paradigm.width", st["other_paradigm"]["width"])]
+    widths += [("studies.capacity.widths", w) for w in st["capacity"]["widths"]]
+    widths += [("studies.design_guidelines.widths", w) for w in st["design_guidelines"]["widths"]]
+    for key, width in widths:
+        if width % groups:
+            fail(key, f"has width {width}, which the GroupNorm groups (`song2023.model.groups` = {groups}) do not "
+                      "divide; use a multiple of the groups or change the groups.")
+    if vision_task(section) != "digits" and "cifar" not in section["data"]:
+        fail("data.cifar.base_url", f"is required when `data.dataset` is {vision_task(section)}: the folder URL "
+                                    "the archive is downloaded from.")
+    for key, variants in (("studies.wt_vs_deq.variants", st["wt_vs_deq"]["variants"]),
+                          ("studies.capacity.variants", st["capacity"]["variants"]),
+                          ("studies.memory_vs_depth.variants", st["memory_vs_depth"]["variants"])):
+        masked = [v for v in variants if v in MASKED]
+        if masked:
+            fail(key, f"lists {masked}: masked variants need a density; study them under "
+                      "`song2023.studies.sparse_masks` or `design_guidelines`.")
+    if any(v not in MASKED for v in st["sparse_masks"]["variants"]):
+        fail("studies.sparse_masks.variants", f"must list masked variants only ({', '.join(MASKED)}); the dense "
+                                              "references are `matched`.")
+    for m in section["train"]["lr_milestones"]:
+        if m >= section["train"]["epochs"]:
+            fail("train.lr_milestones", f"has {m}, not below `song2023.train.epochs` ({section['train']['epochs']}).")
+    op = st["other_paradigm"]
+    if op["eval"]["max_iters"] < op["depth"]:
+        fail("studies.other_paradigm.eval.max_iters", "must be at least the study's depth (the sweep covers the "
+                                                       "training budget).")
+    if len(set(section["seeds"])) != len(section["seeds"]):
+        fail("seeds", "repeats a seed.")

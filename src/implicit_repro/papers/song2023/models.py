@@ -1,0 +1,207 @@
+"""song2023's models: one shared block f(z; x) with input injection, and the variants that differ
+only in depth, tying, solver, gradient and masks. Read top to bottom: the variants, the block, the
+masks, the model, the parameter count, the builder.
+
+The block (our choice, MDEQ-style; the paper's is unknown). For a state z of ``width`` channels and
+the injection u = GN(conv_in(x)), computed once per input:
+
+    f(z; x) = GN3(ReLU(z + GN2(conv2(ReLU(GN1(conv1(z))))) + u))
+
+conv1, conv2: 3x3 (3 on sequences), width -> width, no bias; conv_in: 3x3, in_channels -> width,
+with bias; every GN is a GroupNorm with ``groups`` groups and affine parameters. Images use 2-D
+convolutions and a head of global average pooling + a linear layer; sequences (anil2022's prefix
+sums) use 1-D convolutions and a 1x1 convolution per position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from implicit_repro.seeding import derive_seed
+
+
+# ---------------------------------------------------------------- variants
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    tying: str  # "tied": one block applied at every step | "untied": one block per step
+    gradient: str  # "unrolled" (backprop through every step) | "ift" | "phantom" | "jfb"
+    masks: str  # "none" | "distinct" (mask i at step i) | "shared" (one mask at every step)
+    jacobian_reg: bool
+    description: str
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("wt", "tied", "unrolled", "none", False, "weight-tied, L steps, backprop through all"),
+        Variant("untied", "untied", "unrolled", "none", False, "explicit net of L distinct blocks"),
+        Variant("deq_ift", "tied", "ift", "none", False, "DEQ, implicit differentiation"),
+        Variant("deq_jr", "tied", "ift", "none", True, "DEQ, implicit differentiation + Jacobian penalty"),
+        Variant("deq_phantom", "tied", "phantom", "none", False, "DEQ, phantom gradient"),
+        Variant("deq_jfb", "tied", "jfb", "none", False, "DEQ, Jacobian-free backprop"),
+        Variant("wt_masked_distinct", "tied", "unrolled", "distinct", False,
+                "weight-tied with a distinct static sparse mask per step"),
+        Variant("wt_masked_shared", "tied", "unrolled", "shared", False,
+                "weight-tied with one static sparse mask at every step"),
+    )
+}
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}") from None
+
+
+# ---------------------------------------------------------------- the block
+
+def _conv(dims: int):
+    return nn.Conv2d if dims == 2 else nn.Conv1d
+
+
+class Block(nn.Module):
+    """f(z; u) for a precomputed injection u. ``weights`` replaces conv1/conv2's weights (the
+    masked products W ⊙ M_i), so a masked step runs the same code as a dense one."""
+
+    def __init__(self, width: int, groups: int, dims: int):
+        super().__init__()
+        conv = _conv(dims)
+        self.dims = dims
+        self.conv1 = conv(width, width, 3, padding=1, bias=False)
+        self.conv2 = conv(width, width, 3, padding=1, bias=False)
+        self.norm1 = nn.GroupNorm(groups, width)
+        self.norm2 = nn.GroupNorm(groups, width)
+        self.norm3 = nn.GroupNorm(groups, width)
+
+    def forward(self, z: torch.Tensor, u: torch.Tensor,
+                weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        w1, w2 = weights if weights is not None else (self.conv1.weight, self.conv2.weight)
+        conv = F.conv2d if self.dims == 2 else F.conv1d
+        h = F.relu(self.norm1(conv(z, w1, padding=1)))
+        h = self.norm2(conv(h, w2, padding=1))
+        return self.norm3(F.relu(z + h + u))
+
+
+# ---------------------------------------------------------------- masks
+
+def random_masks(shape: torch.Size, count: int, density: float, g: torch.Generator) -> torch.Tensor:
+    """``count`` binary masks of ``shape``, each keeping exactly round(density * numel) entries
+    chosen uniformly at random (bool, stacked on a leading axis)."""
+    numel = int(torch.Size(shape).numel())
+    keep = round(density * numel)
+    masks = torch.zeros(count, numel, dtype=torch.bool)
+    for i in range(count):
+        masks[i, torch.randperm(numel, generator=g)[:keep]] = True
+    return masks.view(count, *shape)
+
+
+# ---------------------------------------------------------------- the model
+
+class ImplicitNet(nn.Module):
+    """The EquilibriumModel interface of the training loop and the sweep: ``state_shape``,
+    ``initial_state``, ``step(z, x, i)``, ``readout`` and ``forward(x, iters, z0)``.
+
+    Step i uses block i mod depth (untied) and mask i mod depth (distinct masks): past its depth a
+    net cycles through its blocks or masks (our choice for test-time extrapolation; the pipeline
+    evaluates untied nets at their depth only)."""
+
+    def __init__(self, variant: str, depth: int, width: int, in_channels: int, classes: int, dims: int,
+                 density: float, groups: int, mask_seed: int):
+        super().__init__()
+        self.variant = get_variant(variant)
+        self.depth, self.width, self.density, self.dims = depth, width, density, dims
+        conv = _conv(dims)
+        self.inject = nn.Sequential(conv(in_channels, width, 3, padding=1), nn.GroupNorm(groups, width))
+        n_blocks = depth if self.variant.tying == "untied" else 1
+        self.blocks = nn.ModuleList(Block(width, groups, dims) for _ in range(n_blocks))
+        self.head = nn.Linear(width, classes) if dims == 2 else nn.Conv1d(width, classes, 1)
+        self.masked = self.variant.masks != "none" and density < 1
+        if self.masked:
+            # Buffers: saved in the state dict (identical after a resume), moved by .to(device).
+            g = torch.Generator().manual_seed(mask_seed)
+            count = depth if self.variant.masks == "distinct" else 1
+            block = self.blocks[0]
+            self.register_buffer("masks1", random_masks(block.conv1.weight.shape, count, density, g))
+            self.register_buffer("masks2", random_masks(block.conv2.weight.shape, count, density, g))
+
+    def state_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        return (x.shape[0], self.width, *x.shape[2:])
+
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(self.state_shape(x))
+
+    def injection(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inject(x)
+
+    def step_injected(self, z: torch.Tensor, u: torch.Tensor, i: int = 0) -> torch.Tensor:
+        block = self.blocks[i % len(self.blocks)]
+        if not self.masked:
+            return block(z, u)
+        k = i % len(self.masks1)
+        return block(z, u, (block.conv1.weight * self.masks1[k], block.conv2.weight * self.masks2[k]))
+
+    def step(self, z: torch.Tensor, x: torch.Tensor, i: int = 0) -> torch.Tensor:
+        """One application f(z; x), recomputing the injection (the DEQ solvers call this)."""
+        return self.step_injected(z, self.injection(x), i)
+
+    def readout(self, z: torch.Tensor) -> torch.Tensor:
+        if self.dims == 2:
+            return self.head(z.mean(dim=(2, 3)))
+        return self.head(z)
+
+    def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after ``iters`` steps from z0 (zeros by default); backprop flows through all."""
+        u = self.injection(x)
+        z = self.initial_state(x) if z0 is None else z0
+        for i in range(iters):
+            z = self.step_injected(z, u, i)
+        return self.readout(z)
+
+
+# ---------------------------------------------------------------- parameters
+
+def count_parameters(model: ImplicitNet) -> dict[str, int]:
+    """``total``: trainable parameters. ``active``: those one step uses — a masked conv weight
+    counts the round(density x numel) entries its mask keeps (every mask keeps that many); an
+    untied net's blocks all count, as every step of the forward pass uses a different one."""
+    total = sum(p.numel() for p in model.parameters())
+    active = total
+    if model.masked:
+        for block in model.blocks:
+            for conv, masks in ((block.conv1, model.masks1), (block.conv2, model.masks2)):
+                active -= conv.weight.numel() - int(masks[0].sum())
+    return {"total": total, "active": active}
+
+
+# ---------------------------------------------------------------- builders
+
+def build_model(variant: str, *, depth: int, width: int, in_channels: int, classes: int, dims: int = 2,
+                density: float = 1.0, mask_seed: int = 0, groups: int | None = None) -> ImplicitNet:
+    get_variant(variant)
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+    if not 0 < density <= 1:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 (sequences) or 2 (images), got {dims}")
+    groups = groups or max(g for g in range(1, min(8, width) + 1) if width % g == 0)
+    if width % groups:
+        raise ValueError(f"groups ({groups}) must divide width ({width})")
+    return ImplicitNet(variant, depth, width, in_channels, classes, dims, density, groups, mask_seed)
+
+
+def build(spec: dict) -> ImplicitNet:
+    """The model of a training job: weights seeded by the job, masks by their own seed."""
+    torch.manual_seed(derive_seed(spec["paper"], spec["task"], "init", spec["seed"]))
+    m = dict(spec["model"])
+    mask_seed = derive_seed(spec["paper"], spec["task"], "masks", spec["seed"])
+    return build_model(m.pop("variant"), mask_seed=mask_seed, **m)

@@ -1,0 +1,99 @@
+"""song2023's run grid and config checks: what each study asks for, deduplicated, and bad values
+rejected before any job starts with a message naming the key."""
+
+import pytest
+
+from conftest import ROOT
+from implicit_repro import config
+from implicit_repro.errors import ConfigError
+from implicit_repro.papers.song2023 import grid
+
+CONFIG = ROOT / "config/config.yaml"
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+def section(scale="smoke", overrides=None):
+    return config.load(CONFIG, SCHEMA, {"scale": scale, "overrides": {"song2023": overrides or {}}})["song2023"]
+
+
+def by_key(runs):
+    return {r.key: r for r in runs}
+
+
+def test_smoke_grid_counted_by_hand():
+    s = section()
+    runs = grid.runs(s)
+    keys = [r.key for r in runs]
+    assert len(keys) == len(set(keys))  # each run once
+    vision = [r for r in runs if r.task == "digits"]
+    # wt_vs_deq: wt, untied at L2 w4; 4 DEQs at L = deq.max_iter (6)                                 -> 6
+    # capacity: wt, untied x L1, L2 x w4 (L2 w4 shared with wt_vs_deq)                               -> +2
+    # sparse_masks: dense wt L2 w4 (shared), 2 masked at d=0.5, matched wt and untied                  -> +2 + matched
+    # design_guidelines: L2 w4 x d0.5 (masked distinct, shared), d1 (wt, shared)                       -> +0
+    # memory_vs_depth: wt, deq_ift, untied x L1, L2, trained 1 epoch (their own runs)                  -> +6
+    names = {r.run for r in vision}
+    for name in ("wt/L2_w4_d1", "untied/L2_w4_d1", "deq_ift/L6_w4_d1", "deq_jr/L6_w4_d1", "deq_phantom/L6_w4_d1",
+                 "deq_jfb/L6_w4_d1", "wt/L1_w4_d1", "untied/L1_w4_d1", "wt_masked_distinct/L2_w4_d0.5",
+                 "wt_masked_shared/L2_w4_d0.5", "wt/L1_w4_d1_e1", "deq_ift/L2_w4_d1_e1", "untied/L2_w4_d1_e1"):
+        assert name in names, name
+    matched = [r for r in vision if r.eval_spec["match_density"] is not None]
+    assert {r.train_spec["model"]["variant"] for r in matched} == {"wt", "untied"}
+    assert len(vision) == 6 + 2 + 2 + len({r.key for r in matched}) + 6
+    sequence = [r for r in runs if r.task == "prefix_sums"]
+    assert sorted(r.run for r in sequence) == ["deq_ift/L4_w4_d1", "wt/L4_w4_d1", "wt_masked_distinct/L4_w4_d0.5"]
+
+
+def test_a_run_several_studies_need_is_trained_once_and_names_them_all():
+    runs = by_key(grid.runs(section()))
+    shared = runs["song2023/digits/wt/L2_w4_d1/seed0"]
+    assert shared.eval_spec["studies"] == ["wt_vs_deq", "capacity", "sparse_masks", "design_guidelines"]
+    assert "studies" not in shared.train_spec  # the studies do not change what is trained
+
+
+def test_variants_map_to_their_gradient_solver_and_penalty():
+    runs = by_key(grid.runs(section()))
+    train = lambda v, name="L6_w4_d1": runs[f"song2023/digits/{v}/{name}/seed0"].train_spec["train"]  # noqa: E731
+    assert train("wt", "L2_w4_d1")["gradient"] == "unrolled" and train("wt", "L2_w4_d1")["iters"] == 2
+    assert train("deq_ift")["gradient"] == "ift" and train("deq_ift")["solver"] == "anderson"
+    assert train("deq_jr")["gradient"] == "ift" and train("deq_jr")["jac_reg_weight"] > 0
+    assert train("deq_ift")["jac_reg_weight"] == 0
+    assert train("deq_phantom")["gradient"] == "phantom" and train("deq_jfb")["gradient"] == "jfb"
+    assert all(runs[k].train_spec["train"]["measure"] for k in runs)
+
+
+def test_matched_width_minimises_the_parameter_gap():
+    target = grid.active_parameters(16, 0.25, 1, 10)
+    w = grid.matched_width(target, 4, 1, 10)
+    gaps = {c: abs(grid.dense_parameters(c, 1, 10) - target) for c in range(4, 64, 4)}
+    assert gaps[w] == min(gaps.values())
+    assert grid.dense_parameters(w, 1, 10) < grid.dense_parameters(16, 1, 10)
+
+
+def test_small_and_paper_grids_build():
+    assert len(grid.runs(section("small"))) > len(grid.runs(section("smoke")))
+    paper = section("paper")
+    assert [d.path for d in grid.downloads(paper)] == ["data/raw/cifar/cifar-10-binary.tar.gz"]
+    assert grid.datasets(paper)["data/song2023/cifar10/train.pt"].raw == ("data/raw/cifar/cifar-10-binary.tar.gz",)
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"studies": {"wt_vs_deq": {"variants": ["wt", "telepathy"]}}}, "song2023.studies.wt_vs_deq.variants.1"),
+        ({"studies": {"sparse_masks": {"densities": [0.0]}}}, "song2023.studies.sparse_masks.densities.0"),
+        ({"studies": {"sparse_masks": {"densities": [1.5]}}}, "song2023.studies.sparse_masks.densities.0"),
+        ({"studies": {"capacity": {"depths": [0, 2]}}}, "song2023.studies.capacity.depths.0"),
+        ({"studies": {"wt_vs_deq": {"depth": 0}}}, "song2023.studies.wt_vs_deq.depth"),
+        ({"studies": {"capacity": {"widths": [5]}}}, "song2023.studies.capacity.widths"),
+        ({"studies": {"wt_vs_deq": {"variants": ["wt", "wt_masked_distinct"]}}},
+         "song2023.studies.wt_vs_deq.variants"),
+        ({"studies": {"sparse_masks": {"variants": ["wt"]}}}, "song2023.studies.sparse_masks.variants"),
+        ({"data": {"dataset": "imagenet"}}, "song2023.data.dataset"),
+        ({"train": {"lr_milestones": [50]}}, "song2023.train.lr_milestones"),
+        ({"studies": {"other_paradigm": {"eval": {"max_iters": 2}}}}, "song2023.studies.other_paradigm.eval.max_iters"),
+    ],
+)
+def test_bad_song2023_values_are_rejected_naming_the_key(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        section("smoke", overrides)
+    assert fragment in str(err.value)
