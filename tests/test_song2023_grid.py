@@ -97,3 +97,20 @@ def test_bad_song2023_values_are_rejected_naming_the_key(overrides, fragment):
     with pytest.raises(ConfigError) as err:
         section("smoke", overrides)
     assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("variant, depth, width, density, dims, classes",
+                         [("wt", 4, 8, 1.0, 2, 10), ("untied", 3, 8, 1.0, 2, 10),
+                          ("wt_masked_distinct", 4, 16, 0.25, 2, 100), ("wt", 4, 4, 1.0, 1, 2)])
+def test_the_grids_parameter_counts_are_the_models(variant, depth, width, density, dims, classes):
+    # The Snakefile cannot import torch, so the grid counts parameters from the block's layout
+    # to choose matched widths; the count must be the model's own.
+    from implicit_repro.papers.song2023.models import build_model, count_parameters
+
+    in_channels = 3 if dims == 2 else 1
+    counts = count_parameters(build_model(variant, depth=depth, width=width, in_channels=in_channels,
+                                          classes=classes, dims=dims, density=density, groups=4))
+    blocks = depth if variant == "untied" else 1
+    assert counts["total"] == grid.dense_parameters(width, in_channels, classes, dims, blocks)
+    if variant.startswith("wt_masked"):
+        assert counts["active"] == grid.active_parameters(width, density, in_channels, classes, dims)

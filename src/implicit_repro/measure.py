@@ -6,9 +6,20 @@
   its peak — the bytes of the distinct storages autograd saves for backward during a step's forward
   pass (``torch.autograd.graph.saved_tensors_hooks``), plus parameters, their gradients and the
   optimizer's state. Transient buffers are not counted, nor the adjoint solve of implicit
-  differentiation's backward pass; what is counted is exactly what differs between backprop through
-  L unrolled steps (it saves every step's activations) and implicit differentiation (it saves one
-  application of f at the fixed point).
+  differentiation's backward pass (nor anything else the backward pass allocates); what is counted
+  is exactly what differs between backprop through L unrolled steps (it saves every step's
+  activations) and implicit differentiation (it saves one application of f at the fixed point).
+  Parameters that autograd saves (a convolution saves its weight) are counted once, by
+  ``state_bytes``, not again as saved tensors.
+
+Use it in the training loop as
+
+    meter = MemoryMeter(device)
+    for each measured step:
+        with meter.step():
+            loss = ...forward...      # only the forward pass (and the loss) inside
+        loss.backward(); optimizer.step()
+    record.update(meter.finish(model, optimizer))   # {"memory_bytes": ..., "memory_measure": ...}
 """
 
 from __future__ import annotations
@@ -23,13 +34,18 @@ CUDA_MEASURE = "cuda_peak_allocated"
 
 
 class SavedBytes:
-    """Counts the distinct storages that the pack hook sees (each counted once)."""
+    """Counts the distinct storages that the pack hook sees (each counted once), leaving out leaf
+    tensors that require grad and views of them (parameters and, say, the transposed weight a
+    linear layer saves: ``state_bytes`` counts them)."""
 
     def __init__(self):
         self.bytes = 0
         self._held: dict[int, torch.Tensor] = {}
 
     def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        base = tensor if tensor._base is None else tensor._base
+        if base.is_leaf and base.requires_grad:
+            return tensor
         storage = tensor.untyped_storage()
         ptr = storage.data_ptr()
         if ptr not in self._held:
@@ -46,9 +62,11 @@ class SavedBytes:
 def saved_tensor_bytes() -> Iterator[SavedBytes]:
     """Within the block, count the bytes of the storages autograd saves for backward."""
     counter = SavedBytes()
-    with torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t):
-        yield counter
-    counter.release()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t):
+            yield counter
+    finally:
+        counter.release()
 
 
 def state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:
@@ -63,7 +81,10 @@ def state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None 
 
 
 class MemoryMeter:
-    """Peak training memory over the steps measured with ``with meter.step(): forward...``."""
+    """Peak training memory over the steps measured with ``with meter.step(): forward...``:
+    ``finish`` returns {"memory_bytes", "memory_measure"}, the measure being "cuda_peak_allocated"
+    on CUDA and "cpu_saved_tensors_plus_state" (the largest step's saved bytes + state_bytes)
+    elsewhere."""
 
     def __init__(self, device: str | torch.device):
         self.device = torch.device(device)

@@ -3,14 +3,25 @@ only in depth, tying, solver, gradient and masks. Read top to bottom: the varian
 masks, the model, the parameter count, the builder.
 
 The block (our choice, MDEQ-style; the paper's is unknown). For a state z of ``width`` channels and
-the injection u = GN(conv_in(x)), computed once per input:
+the injection u = GN0(conv_in(x)), computed once per input and reused at every step:
 
     f(z; x) = GN3(ReLU(z + GN2(conv2(ReLU(GN1(conv1(z))))) + u))
 
 conv1, conv2: 3x3 (3 on sequences), width -> width, no bias; conv_in: 3x3, in_channels -> width,
-with bias; every GN is a GroupNorm with ``groups`` groups and affine parameters. Images use 2-D
-convolutions and a head of global average pooling + a linear layer; sequences (anil2022's prefix
-sums) use 1-D convolutions and a 1x1 convolution per position.
+with bias; every GN is a GroupNorm with ``groups`` groups (default: the largest divisor of width
+that is at most 8) and affine parameters. Images (dims=2) use 2-D convolutions, a state
+(B, width, H, W) and a head of global average pooling + a linear layer to ``classes`` logits;
+sequences (dims=1, anil2022's prefix sums, input (B, 1, L)) use 1-D convolutions, a state
+(B, width, L) and a 1x1 convolution to (B, classes, L) logits.
+
+Masks (our choice, modelled on the authors' later public method): conv1's and conv2's weights W
+(not the injection, not the norms) get static binary masks drawn once at construction from a
+generator seeded with ``mask_seed``, each keeping exactly round(density x numel) entries; step i
+uses W ⊙ M_(i mod depth), so autograd gives dL/dW = sum_i M_i ⊙ dL/d(W ⊙ M_i). The masks are
+buffers: saved in the state dict, identical after a resume, moved by ``.to(device)``.
+
+The solver and gradient of the DEQ variants are not here: the training loop hands ``step`` to
+``implicit_repro.deq.deq_fixed_point`` with the variant's ``gradient``.
 """
 
 from __future__ import annotations
@@ -110,7 +121,8 @@ class ImplicitNet(nn.Module):
 
     Step i uses block i mod depth (untied) and mask i mod depth (distinct masks): past its depth a
     net cycles through its blocks or masks (our choice for test-time extrapolation; the pipeline
-    evaluates untied nets at their depth only)."""
+    evaluates untied nets at their depth only). A masked variant at density 1 has no masks at all:
+    it is the dense weight-tied net."""
 
     def __init__(self, variant: str, depth: int, width: int, in_channels: int, classes: int, dims: int,
                  density: float, groups: int, mask_seed: int):
@@ -118,7 +130,7 @@ class ImplicitNet(nn.Module):
         self.variant = get_variant(variant)
         self.depth, self.width, self.density, self.dims = depth, width, density, dims
         conv = _conv(dims)
-        self.inject = nn.Sequential(conv(in_channels, width, 3, padding=1), nn.GroupNorm(groups, width))
+        self.injection = nn.Sequential(conv(in_channels, width, 3, padding=1), nn.GroupNorm(groups, width))
         n_blocks = depth if self.variant.tying == "untied" else 1
         self.blocks = nn.ModuleList(Block(width, groups, dims) for _ in range(n_blocks))
         self.head = nn.Linear(width, classes) if dims == 2 else nn.Conv1d(width, classes, 1)
@@ -137,10 +149,13 @@ class ImplicitNet(nn.Module):
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(self.state_shape(x))
 
-    def injection(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inject(x)
+    def inject(self, x: torch.Tensor) -> torch.Tensor:
+        """u = GN0(conv_in(x)), the same at every step."""
+        return self.injection(x)
 
     def step_injected(self, z: torch.Tensor, u: torch.Tensor, i: int = 0) -> torch.Tensor:
+        """One application f(z; u): block i mod depth (untied), mask i mod depth (distinct masks);
+        dense weight-tied and DEQ variants ignore i."""
         block = self.blocks[i % len(self.blocks)]
         if not self.masked:
             return block(z, u)
@@ -149,7 +164,7 @@ class ImplicitNet(nn.Module):
 
     def step(self, z: torch.Tensor, x: torch.Tensor, i: int = 0) -> torch.Tensor:
         """One application f(z; x), recomputing the injection (the DEQ solvers call this)."""
-        return self.step_injected(z, self.injection(x), i)
+        return self.step_injected(z, self.inject(x), i)
 
     def readout(self, z: torch.Tensor) -> torch.Tensor:
         if self.dims == 2:
@@ -158,7 +173,7 @@ class ImplicitNet(nn.Module):
 
     def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
         """Logits after ``iters`` steps from z0 (zeros by default); backprop flows through all."""
-        u = self.injection(x)
+        u = self.inject(x)
         z = self.initial_state(x) if z0 is None else z0
         for i in range(iters):
             z = self.step_injected(z, u, i)
@@ -184,6 +199,8 @@ def count_parameters(model: ImplicitNet) -> dict[str, int]:
 
 def build_model(variant: str, *, depth: int, width: int, in_channels: int, classes: int, dims: int = 2,
                 density: float = 1.0, mask_seed: int = 0, groups: int | None = None) -> ImplicitNet:
+    """The ``variant`` net (see VARIANTS) at the given depth and width. Weights take PyTorch's
+    default initialization, so the caller seeds torch first; masks come from ``mask_seed``."""
     get_variant(variant)
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")

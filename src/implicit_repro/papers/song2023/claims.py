@@ -1,0 +1,220 @@
+"""Scores each claim of song2023 from the runs' metrics: statistic, value, 95% bootstrap CI over runs,
+sample size and verdict, in the row shape of ``results.scorecard``.
+
+Only the abstract is known, so each statistic is this project's operationalization of a claim; its
+text says what is computed, on which task and study. CIs resample runs (seeds) within each group
+independently (``results.stats.bootstrap_ci``) and are given only when every group has at least
+``MIN_MODELS`` runs; a claim whose study did not run at this scale gets an inconclusive row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from implicit_repro.papers.song2023.grid import DEQ, SEQUENCE_TASK, STUDIES
+from implicit_repro.papers.song2023.items import GROUP, curve_rows, runs_frame, select, split_order
+from implicit_repro.results.scorecard import MIN_MODELS
+from implicit_repro.results.stats import bootstrap_ci, verdict
+
+PAPER = "song2023"
+NOT_RUN = " (study not run at this scale)"
+NAN_CI = (float("nan"), float("nan"))
+
+
+def song2023_scorecard(records: list[dict]) -> list[dict]:
+    """Claims 1-5: the benchmark (1), WT vs DEQ (2), sparse masks (3), the design grid (4) and the
+    second paradigm (5), each on its study's runs."""
+    return [*_claim1(records), *_claim2(records), *_claim3(records), *_claim4(records), *_claim5(records)]
+
+
+scorecard = song2023_scorecard  # the name the generic report calls (``claims.scorecard``)
+
+
+def _row(claim: int, statistic: str, value: float, ci: tuple[float, float], n: int, task: str = "",
+         expected_sign: int = 1, verdict_text: str | None = None) -> dict:
+    return {"paper": PAPER, "claim": claim, "task": task, "statistic": statistic, "value": value,
+            "ci_low": ci[0], "ci_high": ci[1], "n": n,
+            "verdict": verdict_text or verdict(*ci, expected_sign)}
+
+
+def _not_run(claim: int, statistic: str) -> dict:
+    return _row(claim, statistic + NOT_RUN, float("nan"), NAN_CI, 0)
+
+
+def _ci(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float]:
+    """A bootstrap CI, or none when some group has fewer than MIN_MODELS runs."""
+    if min(len(s) for s in samples) < MIN_MODELS:
+        return NAN_CI
+    return bootstrap_ci(samples, statistic)
+
+
+def _mean_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a) - np.mean(b)) if len(a) and len(b) else float("nan")
+
+
+def _log_ratio(a: np.ndarray, b: np.ndarray) -> float:
+    if not (len(a) and len(b)) or np.mean(a) <= 0 or np.mean(b) <= 0:
+        return float("nan")
+    return float(np.log(np.mean(a) / np.mean(b)))
+
+
+def _accuracies(ok: pd.DataFrame, mask: pd.Series) -> np.ndarray:
+    return ok.loc[mask, "test_accuracy"].dropna().to_numpy(dtype=float)
+
+
+def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str, sign: int = 1) -> dict:
+    return _row(claim, text, statistic(a, b), _ci((a, b), statistic), len(a) + len(b), task, sign)
+
+
+# ---------------------------------------------------------------- claim 1: a benchmark
+
+BENCHMARK = "benchmark, not a hypothesis: {v} variants × {s} seeds benchmarked in table_wt_vs_deq"
+
+
+def _claim1(records: list[dict]) -> list[dict]:
+    runs = runs_frame(select(records, "wt_vs_deq"))
+    if runs.empty:
+        return [_not_run(1, BENCHMARK.format(v="the", s="the"))]
+    rows = []
+    for task, r in runs.groupby("task", sort=True):
+        ok = int((r["status"] == "ok").sum())
+        text = (BENCHMARK.format(v=r["variant"].nunique(), s=r["seed"].nunique())
+                + f" (study wt_vs_deq, {task}); value: converged runs, {ok} of {len(r)}")
+        rows.append(_row(1, text, float(ok), NAN_CI, len(r), task, verdict_text="not a hypothesis"))
+    return rows
+
+
+# ---------------------------------------------------------------- claim 2: WT vs DEQ
+
+CLAIM2 = ("(a) effectiveness", "(b) stability", "(c) efficiency in time", "(d) efficiency in memory")
+
+
+def _claim2(records: list[dict]) -> list[dict]:
+    runs = runs_frame(select(records, "wt_vs_deq"))
+    if runs.empty:
+        return [_not_run(2, f"{name}: WT vs DEQ variants (study wt_vs_deq)") for name in CLAIM2]
+    rows = []
+    for task, r in runs.groupby("task", sort=True):
+        where = f"study wt_vs_deq, {task}"
+        ok = r[r["status"] == "ok"]
+        rows.append(_compare(2, f"{CLAIM2[0]}: mean test accuracy of wt minus that of deq_ift over converged runs "
+                                f"({where})", _accuracies(ok, ok["variant"] == "wt"),
+                             _accuracies(ok, ok["variant"] == "deq_ift"), _mean_diff, task))
+        deq = r[r["variant"].isin(DEQ)]
+        wt = r[r["variant"] == "wt"]
+        deq_div, wt_div = (deq["status"] != "ok").to_numpy(float), (wt["status"] != "ok").to_numpy(float)
+        rows.append(_compare(2, f"{CLAIM2[1]}: fraction of runs that diverged, the DEQ variants pooled "
+                                f"({', '.join(v for v in DEQ if v in set(deq['variant']))}: {int(deq_div.sum())}/"
+                                f"{len(deq_div)}) minus wt ({int(wt_div.sum())}/{len(wt_div)}); all runs ({where})",
+                             deq_div, wt_div, _mean_diff, task))
+        for name, column, what, note in (
+                (CLAIM2[2], "seconds_per_epoch", "training seconds per epoch", ""),
+                (CLAIM2[3], "memory_mib", "peak training memory",
+                 "; at large depth implicit differentiation is expected to use less memory than WT's backprop "
+                 "through L steps, see fig_memory_vs_depth")):
+            a, b = (r.loc[r["variant"] == v, column].dropna().to_numpy(float) for v in ("deq_ift", "wt"))
+            measure = ""
+            if column == "memory_mib":
+                kinds = sorted({m for m in r.loc[r["variant"].isin(["deq_ift", "wt"]), "memory_measure"]
+                                if isinstance(m, str)})
+                measure = f", measured as {' and '.join(kinds) or 'nothing'}"
+            rows.append(_compare(2, f"{name}: log of the mean {what} of deq_ift over that of wt (> 0: wt cheaper; "
+                                    f"every run that measured it{measure}{note}) ({where})", a, b, _log_ratio, task))
+    return rows
+
+
+# ---------------------------------------------------------------- claim 3: distinct sparse masks
+
+def _claim3(records: list[dict]) -> list[dict]:
+    runs = runs_frame(select(records, "sparse_masks"))
+    texts = ("accuracy of wt_masked_distinct at density d minus the dense wt whose width matches its active "
+             "parameters (match_density = d), smallest d < 1 with converged runs of both",
+             "accuracy of wt_masked_distinct minus wt_masked_shared at that density d")
+    if runs.empty:
+        return [_not_run(3, f"{t} (study sparse_masks)") for t in texts]
+    rows = []
+    for task, r in runs.groupby("task", sort=True):
+        ok = r[r["status"] == "ok"]
+        distinct = lambda d: _accuracies(ok, (ok["variant"] == "wt_masked_distinct") & np.isclose(ok["density"], d))  # noqa: E731
+        shared = lambda d: _accuracies(ok, (ok["variant"] == "wt_masked_shared") & np.isclose(ok["density"], d))  # noqa: E731
+        matched = lambda d: _accuracies(ok, (ok["variant"] == "wt") & np.isclose(ok["match_density"], d))  # noqa: E731
+        densities = sorted(d for d in ok.loc[ok["variant"] == "wt_masked_distinct", "density"].unique() if d < 1)
+        d = next((d for d in densities if len(distinct(d)) and len(matched(d))), None)
+        if d is None:
+            rows += [_row(3, f"{t} (study sparse_masks, {task}): no density < 1 with converged runs of both groups",
+                          float("nan"), NAN_CI, 0, task) for t in texts]
+            continue
+        widths = sorted(ok.loc[(ok["variant"] == "wt") & np.isclose(ok["match_density"], d), "width"].unique())
+        where = f"study sparse_masks, {task}"
+        rows.append(_compare(3, f"{texts[0]}: d = {d:g}, matched width {', '.join(map(str, widths))} ({where})",
+                             distinct(d), matched(d), _mean_diff, task))
+        rows.append(_compare(3, f"{texts[1]} = {d:g} ({where})", distinct(d), shared(d), _mean_diff, task))
+    return rows
+
+
+# ---------------------------------------------------------------- claim 4: the design grid
+
+def _spread(*cells: np.ndarray) -> float:
+    means = [np.mean(c) for c in cells]
+    return float(max(means) - min(means)) if len(means) >= 2 else float("nan")
+
+
+def _claim4(records: list[dict]) -> list[dict]:
+    runs = runs_frame(select(records, "design_guidelines"))
+    text = ("best minus worst of the cell mean test accuracies over the depth × width × density grid (converged "
+            "runs; CI: seeds resampled within each cell, max and min of the cell means recomputed; the max − min "
+            "is biased upward with few seeds, so a verdict needs the CI above 0)")
+    if runs.empty:
+        return [_not_run(4, f"{text} (study design_guidelines)")]
+    rows = []
+    for task, r in runs.groupby("task", sort=True):
+        ok = r[(r["status"] == "ok") & r["test_accuracy"].notna()]
+        cells = {key: g["test_accuracy"].to_numpy(float) for key, g in ok.groupby(GROUP, sort=True)}
+        value = _spread(*cells.values())
+        detail = ""
+        if len(cells) >= 2:
+            means = {k: float(np.mean(v)) for k, v in cells.items()}
+            name = lambda k: f"L={k[2]}, width {k[3]}, density {k[4]:g}"  # noqa: E731
+            best, worst = max(means, key=means.get), min(means, key=means.get)
+            detail = f": {name(best)} minus {name(worst)}"
+        n_cells = r.groupby(GROUP).ngroups
+        rows.append(_row(4, f"{text}{detail}; {len(cells)} of {n_cells} cells converged (study design_guidelines, "
+                            f"{task})", value, _ci(tuple(cells.values()), _spread) if len(cells) >= 2 else NAN_CI,
+                         len(ok), task))
+    return rows
+
+
+# ---------------------------------------------------------------- claim 5: another paradigm
+
+def _claim5(records: list[dict]) -> list[dict]:
+    chosen = select(records, "other_paradigm", SEQUENCE_TASK)
+    text = "mean accuracy of wt minus deq_ift on the hardest split at the largest test-time budget"
+    if not chosen:
+        return [_not_run(5, f"{text} (study other_paradigm, {SEQUENCE_TASK})")]
+    hardest = split_order(chosen)[-1]
+    curves = curve_rows(chosen)
+    hard = curves[(curves["split"] == hardest) & (curves["status"] == "ok") & curves["acc_max"].notna()]
+    a, b = (hard.loc[hard["variant"] == v, "acc_max"].to_numpy(float) for v in ("wt", "deq_ift"))
+    budget = ", ".join(str(int(m)) for m in sorted(hard["max_iters"].unique()))
+    return [_compare(5, f"{text} ({hardest}, {budget or '—'} iterations; converged runs; study other_paradigm, "
+                        f"{SEQUENCE_TASK})", a, b, _mean_diff, SEQUENCE_TASK)]
+
+
+# ---------------------------------------------------------------- README section
+
+def training_outcome_markdown(records: list[dict]) -> list[str]:
+    """The README section that shows, next to the verdicts, how each study's runs trained."""
+    if not records:
+        return []
+    lines = ["## song2023: how well the models learned their task", "",
+             "Per study: runs, diverged runs and the test accuracy of the converged ones (for prefix sums: "
+             "in-distribution, at the training budget). The scorecard tests the claims on these runs.", "",
+             "| study | task | runs | diverged | median | min | max |", "|---|---|---|---|---|---|---|"]
+    for study in STUDIES:
+        runs = runs_frame(select(records, study))
+        for task, r in runs.groupby("task", sort=True):
+            acc = r.loc[r["status"] == "ok", "test_accuracy"].dropna()
+            stats = [f"{v:.3f}" if len(acc) else "n/a" for v in (acc.median(), acc.min(), acc.max())]
+            lines.append(f"| {study} | {task} | {len(r)} | {int((r['status'] != 'ok').sum())} | {' | '.join(stats)} |")
+    return lines
