@@ -3,8 +3,25 @@ paper's ``items`` module (a function named after the item)."""
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Callable
+
 from implicit_repro.errors import ReproError
 from implicit_repro.papers import part
+
+ITEM_PREFIXES = ("table", "fig_")
+
+
+def named_builder(item: str, *modules: ModuleType) -> Callable | None:
+    """The function called ``item`` in the first of ``modules`` that defines one (item ids start
+    with "table" or "fig_", so no helper is mistaken for a builder), else None."""
+    if not item.startswith(ITEM_PREFIXES):
+        return None
+    for module in modules:
+        fn = getattr(module, item, None)
+        if callable(fn):
+            return fn
+    return None
 
 
 def build_item(paper: str, item: str, records: list[dict], papers: dict, scale: str, stem: str):

@@ -8,14 +8,9 @@ from __future__ import annotations
 from typing import Callable
 
 from implicit_repro.papers.anil2022 import correlation, generalization, stress
-
-_MODULES = (generalization, correlation, stress)
+from implicit_repro.results.build import named_builder
 
 
 def builder(item: str) -> Callable | None:
     """The builder named ``item``, or None when no module of this paper defines one."""
-    for module in _MODULES:
-        fn = getattr(module, item, None)
-        if callable(fn) and item.startswith(("table", "fig_")):
-            return fn
-    return None
+    return named_builder(item, generalization, correlation, stress)

@@ -126,6 +126,11 @@ def _claim2(records: list[dict]) -> list[dict]:
 
 # ---------------------------------------------------------------- claim 3: distinct sparse masks
 
+def _at(ok: pd.DataFrame, variant: str, column: str, d: float) -> np.ndarray:
+    """Accuracies of ``variant``'s converged runs whose ``column`` (density or match_density) is d."""
+    return _accuracies(ok, (ok["variant"] == variant) & np.isclose(ok[column], d))
+
+
 def _claim3(records: list[dict]) -> list[dict]:
     runs = runs_frame(select(records, "sparse_masks"))
     texts = ("accuracy of wt_masked_distinct at density d minus the dense wt whose width matches its active "
@@ -136,9 +141,9 @@ def _claim3(records: list[dict]) -> list[dict]:
     rows = []
     for task, r in runs.groupby("task", sort=True):
         ok = r[r["status"] == "ok"]
-        distinct = lambda d: _accuracies(ok, (ok["variant"] == "wt_masked_distinct") & np.isclose(ok["density"], d))  # noqa: E731
-        shared = lambda d: _accuracies(ok, (ok["variant"] == "wt_masked_shared") & np.isclose(ok["density"], d))  # noqa: E731
-        matched = lambda d: _accuracies(ok, (ok["variant"] == "wt") & np.isclose(ok["match_density"], d))  # noqa: E731
+        distinct = lambda d: _at(ok, "wt_masked_distinct", "density", d)  # noqa: E731
+        shared = lambda d: _at(ok, "wt_masked_shared", "density", d)  # noqa: E731
+        matched = lambda d: _at(ok, "wt", "match_density", d)  # noqa: E731
         densities = sorted(d for d in ok.loc[ok["variant"] == "wt_masked_distinct", "density"].unique() if d < 1)
         d = next((d for d in densities if len(distinct(d)) and len(matched(d))), None)
         if d is None:

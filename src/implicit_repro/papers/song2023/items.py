@@ -16,6 +16,8 @@ or a figure that says why it is empty.
 
 from __future__ import annotations
 
+import sys
+
 from typing import Callable
 
 import matplotlib.pyplot as plt
@@ -25,6 +27,7 @@ import pandas as pd
 from implicit_repro.papers.song2023.grid import DEQ, GRADIENTS, SEQUENCE_TASK
 from implicit_repro.results.output import (mean_std_text, save_figure, save_message_figure, unit_axis,
                                           write_table)
+from implicit_repro.results.build import named_builder
 from implicit_repro.results.reported import attach_reported
 
 PAPER = "song2023"
@@ -118,7 +121,8 @@ def summarise(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             ok = g[g["status"] == "ok"]
             measures = sorted({m for m in g["memory_measure"] if isinstance(m, str)})
             rows.append({
-                **dict(zip(keys, key)), "n_runs": len(g), "n_ok": len(ok), "n_diverged": int((g["status"] != "ok").sum()),
+                **dict(zip(keys, key)), "n_runs": len(g), "n_ok": len(ok),
+                "n_diverged": int((g["status"] != "ok").sum()),
                 "params_total": _count(g["params_total"]), "params_active": _count(g["params_active"]),
                 "accuracy_mean": _mean(ok["test_accuracy"]), "accuracy_std": _std(ok["test_accuracy"]),
                 "seconds_per_epoch": _mean(g["seconds_per_epoch"]), "step_seconds": _mean(g["step_seconds"]),
@@ -384,7 +388,7 @@ def guideline_sentence(cells: pd.DataFrame) -> str:
     if scored.empty:
         return "No cell of the grid has a converged run: the grid supports no guideline."
     order = ["accuracy_mean", "params_active", "depth", "width", "density"]
-    rank = lambda frame: frame.sort_values(order, ascending=[False, True, True, True, True], kind="stable")  # noqa: E731
+    rank = lambda frame: frame.sort_values(order, ascending=[False, *[True] * 4], kind="stable")  # noqa: E731
     best = rank(scored).iloc[0]
     text = (f"Best cell overall: {cell_text(best)} (accuracy {best['accuracy_mean']:.3f}, "
             f"{int(best['params_active']):,} active parameters).")
@@ -572,7 +576,7 @@ def fig_memory_vs_depth(records: list[dict], scale: str, stem: str) -> pd.DataFr
         for ax, column in zip(axes, ("memory_mib", "step_seconds")):
             ax.plot(g["depth"], g[column], marker="o", color=VARIANT_COLOURS.get(variant, "black"),
                     label=f"{variant} (width {width})")
-    axes[0].set_ylabel(f"peak training memory (MiB; {', '.join(measures) or 'not measured'})")
+    axes[0].set_ylabel(f"peak training memory (MiB)\n{', '.join(measures) or 'not measured'}")
     axes[1].set_ylabel("seconds per training step")
     for ax in axes:
         ax.set_xscale("log", base=2)
@@ -590,20 +594,7 @@ def fig_memory_vs_depth(records: list[dict], scale: str, stem: str) -> pd.DataFr
 
 # ---------------------------------------------------------------- registry
 
-ITEMS: dict[str, tuple[str, Callable]] = {
-    "table_wt_vs_deq": ("table", table_wt_vs_deq),
-    "fig_training_stability": ("figure", fig_training_stability),
-    "fig_capacity_depth_width": ("figure", fig_capacity_depth_width),
-    "table_sparse_masks": ("table", table_sparse_masks),
-    "fig_sparse_masks": ("figure", fig_sparse_masks),
-    "table_design_guidelines": ("table", table_design_guidelines),
-    "fig_design_guidelines": ("figure", fig_design_guidelines),
-    "table_other_paradigm": ("table", table_other_paradigm),
-    "fig_memory_vs_depth": ("figure", fig_memory_vs_depth),
-}
-
-
 def builder(item: str) -> Callable | None:
-    """The builder of ``item`` (the interface ``results.build`` calls), or None when it has none."""
-    entry = ITEMS.get(item)
-    return entry[1] if entry else None
+    """The builder of ``item``: the function of this module named after it (the ids and kinds live
+    in config/papers.yaml), or None."""
+    return named_builder(item, sys.modules[__name__])
