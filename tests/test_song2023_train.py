@@ -1,0 +1,114 @@
+"""song2023 runs through the shared training loop and the paper's evaluation, on the specs its grid
+writes: measurements recorded, masks fixed through a kill and resume, divergence recorded."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from implicit_repro import config
+from implicit_repro.checkpoint import load_checkpoint
+from implicit_repro.data.store import save_dataset
+from implicit_repro.evaluation import EvalJob, evaluate
+from implicit_repro.papers.song2023 import data as song_data
+from implicit_repro.papers.song2023 import grid
+from implicit_repro.seeding import generator
+from implicit_repro.train import KILL_AFTER_EPOCH_ENV, TrainJob, make_model, train
+
+SMOKE = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                    {"scale": "smoke"})["song2023"]
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """The smoke datasets, written where a copy of each run's spec points."""
+    folder = tmp_path_factory.mktemp("data")
+    paths = {}
+    for path, d in grid.datasets(SMOKE).items():
+        paths[path] = folder / path
+        save_dataset(paths[path], song_data.generate(d.task, d.params, generator("song2023", d.task, "data", d.split)),
+                     {"task": d.task, "split": d.split})
+    return paths
+
+
+def run_spec(run_name, datasets, **train):
+    run = {r.run: r for r in grid.runs(SMOKE) if r.seed == 0}[run_name]
+    spec = copy.deepcopy(run.eval_spec)
+    spec["train"].update(train)
+    spec["splits"] = [[name, str(datasets[path])] for name, path in spec["splits"]]
+    return spec, datasets[run.train_data]
+
+
+def train_and_evaluate(spec, data, folder):
+    train(TrainJob(spec, data, folder / "model.pt", folder / "train_log.jsonl"))
+    evaluate(EvalJob(spec, folder / "model.pt", folder / "metrics.json", folder / "train_log.jsonl"))
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def test_a_deq_run_records_solver_statistics_memory_and_parameters(datasets, tmp_path):
+    spec, data = run_spec("deq_ift/L6_w4_d1", datasets, epochs=2)
+    metrics = train_and_evaluate(spec, data, tmp_path)
+    assert metrics["status"] == "ok" and 0 <= metrics["test_accuracy"] <= 1
+    assert metrics["solver"]["fwd_nfe"] <= 6 and metrics["solver"]["bwd_nfe"] >= 1
+    assert 0 <= metrics["solver"]["residual"]
+    assert metrics["memory_measure"] == "cpu_saved_tensors_plus_state" and metrics["memory_bytes"] > 0
+    assert metrics["params_total"] == metrics["params_active"] == grid.dense_parameters(4, 1, 10)
+    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1] and metrics["studies"] == ["wt_vs_deq"]
+    # Deterministic: no wall-clock time in the metrics, and the same run gives the same bytes.
+    assert "seconds" not in json.dumps(metrics)
+    again = train_and_evaluate(spec, data, tmp_path / "again")
+    assert again == metrics
+
+
+def test_the_jacobian_penalty_is_trained_and_logged(datasets, tmp_path):
+    spec, data = run_spec("deq_jr/L6_w4_d1", datasets)
+    train(TrainJob(spec, data, tmp_path / "model.pt", tmp_path / "log.jsonl"))
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[0]["aux_loss"] > 0
+    plain, _ = run_spec("deq_ift/L6_w4_d1", datasets)
+    train(TrainJob(plain, data, tmp_path / "ift.pt", tmp_path / "ift.jsonl"))
+    assert "aux_loss" not in json.loads((tmp_path / "ift.jsonl").read_text().splitlines()[0])
+
+
+def test_wt_memory_grows_with_depth_while_ift_stays_flat(datasets, tmp_path):
+    memory = {}
+    for name in ("wt/L1_w4_d1_e1", "wt/L2_w4_d1_e1", "deq_ift/L1_w4_d1_e1", "deq_ift/L2_w4_d1_e1"):
+        spec, data = run_spec(name, datasets)
+        memory[name] = train_and_evaluate(spec, data, tmp_path / name.replace("/", "_"))["memory_bytes"]
+    assert memory["wt/L2_w4_d1_e1"] > memory["wt/L1_w4_d1_e1"]
+    assert memory["deq_ift/L2_w4_d1_e1"] == memory["deq_ift/L1_w4_d1_e1"]
+
+
+def test_a_forced_divergence_is_recorded_not_raised(datasets, tmp_path):
+    spec, data = run_spec("wt/L2_w4_d1", datasets, blowup_loss=1e-9)
+    metrics = train_and_evaluate(spec, data, tmp_path)
+    assert metrics["status"] == "diverged" and metrics["test_accuracy"] is None
+    assert "blowup_loss" in metrics["diverged_reason"]
+
+
+def test_masks_stay_fixed_through_a_kill_and_resume(datasets, tmp_path):
+    spec, data = run_spec("wt_masked_distinct/L2_w4_d0.5", datasets, epochs=3)
+    reference = tmp_path / "reference"
+    train(TrainJob(spec, data, reference / "model.pt", reference / "log.jsonl"))
+    killed = tmp_path / "killed"
+    script = (
+        "import json, sys, torch; from pathlib import Path; from implicit_repro.train import TrainJob, train; "
+        f"torch.set_num_threads({torch.get_num_threads()}); d = Path(sys.argv[3]); "
+        "train(TrainJob(json.loads(sys.argv[1]), Path(sys.argv[2]), d / 'model.pt', d / 'log.jsonl'))"
+    )
+    args = [sys.executable, "-c", script, json.dumps(spec), str(data), str(killed)]
+    proc = subprocess.run(args, env={"PYTHONPATH": str(ROOT / "src"), KILL_AFTER_EPOCH_ENV: "1"},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    proc = subprocess.run(args, env={"PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True)
+    assert proc.returncode == 0 and "resuming" in proc.stderr, proc.stderr
+    resumed, uninterrupted = load_checkpoint(killed / "model.pt")["model"], load_checkpoint(reference / "model.pt")["model"]
+    assert {"masks1", "masks2"} <= set(uninterrupted)
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(resumed[name], tensor), name
+    initial = make_model(spec).state_dict()
+    assert torch.equal(initial["masks1"], uninterrupted["masks1"])  # never changed by training
