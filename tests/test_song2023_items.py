@@ -251,8 +251,11 @@ def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
                                width=width, density=d, seed=s, acc=m + noise,
                                params_active=int(width * width * 10 * d)))
     (row,) = _claims(recs)[4]
-    assert row["value"] == pytest.approx(0.90 - 0.60)
-    assert "L=4, width 8, density 0.5 minus L=2, width 16, density 1" in row["statistic"]
+    cell_means = np.array(list(means.values()))
+    seed_noise = np.var([-0.01, 0.0, 0.01], ddof=1) / 3
+    assert row["value"] == pytest.approx(np.var(cell_means, ddof=1) - seed_noise)
+    assert row["verdict"] == "replicated"
+    assert "best cell L=4, width 8, density 0.5 (0.900), worst L=2, width 16, density 1 (0.600)" in row["statistic"]
     frame = build("table_design_guidelines", recs, tmp_path / "t")
     sentence = frame["guideline"].iloc[0]
     assert sentence.startswith("Best cell overall: L=4, width 8, density 0.5 (accuracy 0.900")
@@ -261,6 +264,16 @@ def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
     # not; the best of that budget is the L=4, w=8 cell.
     best = frame[frame["best_in_budget"]]
     assert (4, 8, 0.5) in set(zip(best["depth"], best["width"], best["density"]))
+
+
+def test_claim4_has_no_effect_when_cells_differ_only_by_seed_noise():
+    from implicit_repro.papers.song2023.claims import between_cell_variance
+
+    rng = np.random.default_rng(0)
+    null = [between_cell_variance(*(0.8 + 0.05 * rng.standard_normal(3) for _ in range(6))) for _ in range(4000)]
+    assert abs(np.mean(null)) < 2e-4  # unbiased: about 0 with no design effect (max - min would be ~0.07)
+    effect = between_cell_variance(np.array([0.5, 0.51, 0.49]), np.array([0.9, 0.91, 0.89]))
+    assert effect == pytest.approx(np.var([0.5, 0.9], ddof=1) - 1e-4 / 3)
 
 
 def test_guideline_sentence_follows_the_numbers():
