@@ -278,9 +278,11 @@ def test_snakemake_downloads_verified_mnist_and_generates_a_digits_split(fake_mn
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     target = f"data/anil2022/digits/blur{data['harder_sigmas'][-1]:g}.pt"  # the blurriest paper-scale split
     run([tool("snakemake"), "--cores", "1", target], cwd=project)
-    for name in registry.MNIST_FILE_NAMES:
+    # The harder split is built from the test part: its two files are fetched, and only they.
+    for name in registry.MNIST_FILES["test"]:
         assert (project / registry.MNIST_RAW_DIR / name).read_bytes() == (remote / name).read_bytes()
+    assert not any((project / registry.MNIST_RAW_DIR / name).exists() for name in registry.MNIST_FILES["train"])
     data = load_dataset(project / target)
     assert data["inputs"].shape == (20, 1, SIDE, SIDE) and data["meta"]["params"]["source"] == "mnist"
-    for name in registry.MNIST_FILE_NAMES:
+    for name in registry.MNIST_FILES["test"]:
         assert "verified" in (project / f"logs/data/raw/mnist/{name}.log").read_text()

@@ -1,6 +1,7 @@
 """The pipeline as a user drives it: snakemake and dvc on a fresh copy of the project."""
 
 import filecmp
+import json
 import re
 import shutil
 
@@ -108,6 +109,26 @@ def test_smoke_run_writes_every_item_of_both_papers(smoke_run):
                 assert set(pd.read_csv(smoke_run / folder / paper / f"{item}.csv")["scale"]) <= {"smoke"}, item
     readme = (smoke_run / "paper_results/README.md").read_text()
     assert "not yet produced" not in readme and "not yet run" not in readme
+
+
+def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
+    """The pipeline became generic over papers (and gained song2023) without changing a byte of
+    anil2022's smoke outputs: metrics, tables and figures hash as commit 2b2cbb0 made them. Numerics
+    differ across CPU types, so the comparison holds only on the kind of machine that made the hashes."""
+    import hashlib
+    import subprocess
+
+    import torch
+
+    manifest = json.loads((ROOT / "tests/data/anil2022_smoke_before_reshape.json").read_text())
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    here = {"cpu_model": next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name")),
+                              None),
+            "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if here != manifest["machine"]:
+        pytest.skip(f"hashes were made on {manifest['machine']}, this machine is {here}")
+    for rel, digest in manifest["files"].items():
+        assert hashlib.sha256((smoke_run / rel).read_bytes()).hexdigest() == digest, rel
 
 
 def test_smoke_run_logs_progress_and_threads(smoke_run):

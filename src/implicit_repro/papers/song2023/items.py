@@ -420,7 +420,7 @@ def guideline_sentence(cells: pd.DataFrame) -> str:
              f"budgets with two or more converged cells) the best cell is " + "; ".join(found) + " of its budget"
              + (f", so at a fixed budget this grid favours {', '.join(summary)}" if summary else "")
              + ". Per budget: " + "; ".join(per_bin) + ". Cell means over few seeds: differences smaller than "
-             "the seed std are not resolved (claim 4 gives the CI of the spread).")
+             "the seed std are not resolved (claim 4 tests whether the cells differ beyond seed noise).")
     return text
 
 
