@@ -11,12 +11,6 @@ from implicit_repro.measure import CPU_MEASURE, MemoryMeter, saved_tensor_bytes,
 DEPTHS = (1, 2, 4, 8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Toy(nn.Module):

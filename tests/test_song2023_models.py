@@ -10,12 +10,6 @@ from implicit_repro.papers.song2023.models import VARIANTS, build_model, count_p
 DEQ_VARIANTS = [name for name, v in VARIANTS.items() if v.gradient != "unrolled"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def net(variant="wt", depth=3, width=4, in_channels=3, classes=5, dims=2, density=1.0, mask_seed=0, seed=0):
