@@ -65,3 +65,22 @@ def test_snakemake_refuses_a_broken_config_before_any_job(tmp_path):
 def test_config_file_comments_claim_defaults_are_the_small_scale():
     raw = yaml.safe_load(CONFIG.read_text())
     assert raw["scale"] == "small" and not raw["presets"]["small"]
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"anil2022": {"prefix_sums": {"data": {"harder_bits": [8]}}}}, "anil2022.prefix_sums.data.harder_bits"),
+        ({"anil2022": {"prefix_sums": {"data": {"harder_bits": [12, 12]}}}}, "anil2022.prefix_sums.data.harder_bits"),
+        ({"anil2022": {"mazes": {"data": {"harder_sizes": [3, 5]}}}}, "anil2022.mazes.data.harder_sizes"),
+        ({"anil2022": {"matrix_inversion": {"data": {"harder_c": [0.5]}}}}, "anil2022.matrix_inversion.data.harder_c"),
+        ({"anil2022": {"edge_copy": {"data": {"harder_nodes": [4]}}}}, "anil2022.edge_copy.data.harder_nodes"),
+        ({"anil2022": {"digits": {"data": {"harder_sigmas": [1.0]}}}}, "anil2022.digits.data.harder_sigmas"),
+    ],
+)
+def test_a_harder_split_that_is_not_harder_is_a_config_error(overrides, fragment):
+    # At smoke scale: training on 8 bits, 3-mazes, c = 0.5, up to 4 nodes, sigma up to 1.0. Before this
+    # check, harder_bits [8] regenerated the training file bits8.pt with the harder split's count.
+    with pytest.raises(ConfigError) as err:
+        load(overrides, scale="smoke")
+    assert fragment in str(err.value) and "harder" in str(err.value)

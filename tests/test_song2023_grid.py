@@ -91,6 +91,8 @@ def test_small_and_paper_grids_build():
         ({"data": {"dataset": "imagenet"}}, "song2023.data.dataset"),
         ({"train": {"lr_milestones": [50]}}, "song2023.train.lr_milestones"),
         ({"studies": {"other_paradigm": {"eval": {"max_iters": 2}}}}, "song2023.studies.other_paradigm.eval.max_iters"),
+        ({"studies": {"other_paradigm": {"data": {"harder_bits": [6]}}}},
+         "song2023.studies.other_paradigm.data.harder_bits"),
     ],
 )
 def test_bad_song2023_values_are_rejected_naming_the_key(overrides, fragment):

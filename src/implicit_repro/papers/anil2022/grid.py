@@ -134,6 +134,7 @@ def check(section: dict, where: str) -> None:
                                           "lower it or raise eval.max_iters.")
         if len(set(task["seeds"])) != len(task["seeds"]):
             fail("seeds", "repeats a seed.")
+        _check_harder(task_name, data, fail)
         if task_name == "mazes":
             for size in (data["train_size"], *data["harder_sizes"]):
                 if size % 2 == 0:
@@ -152,3 +153,32 @@ def check(section: dict, where: str) -> None:
                                                          "downloaded file is checked against its SHA-256.")
         if task_name in ("matrix_inversion", "edge_copy") and "threshold" not in task["task_params"]:
             fail("task_params.threshold", "is required: the regression tasks count an example correct below it.")
+
+
+# Per task: the key of the harder splits, how one is harder than the training split, and the training
+# value(s) it must exceed (matrix inversion: a smaller c is worse conditioned).
+_HARDER = {
+    "prefix_sums": ("harder_bits", "longer than `train_bits`", lambda d: d["train_bits"], lambda v, t: v > t),
+    "mazes": ("harder_sizes", "larger than `train_size`", lambda d: d["train_size"], lambda v, t: v > t),
+    "matrix_inversion": ("harder_c", "smaller (worse conditioned) than `train_c`", lambda d: d["train_c"],
+                         lambda v, t: v < t),
+    "edge_copy": ("harder_nodes", "larger than the most training nodes", lambda d: d["train_nodes"][1],
+                  lambda v, t: v > t),
+    "digits": ("harder_sigmas", "blurrier than the highest training sigma", lambda d: d["train_sigma"][1],
+               lambda v, t: v > t),
+}
+
+
+def _check_harder(task: str, data: dict, fail) -> None:
+    """A harder split must be harder than the training split and distinct: two splits of one name
+    share one file, and a harder split named like the training split would overwrite its data."""
+    key, how, train_value, harder = _HARDER[task]
+    values = data[key]
+    if len(set(values)) != len(values):
+        fail(f"data.{key}", f"repeats a value ({values}); each harder split is one file. List each once.")
+    train = train_value(data)
+    for value in values:
+        if not harder(value, train):
+            fail(f"data.{key}", f"has {value}, which is not {how} ({train}): a harder split must be harder than "
+                                "the training split (and one of the same name would replace the training data). "
+                                "Remove it or pick a harder value.")

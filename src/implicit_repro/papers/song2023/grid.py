@@ -285,6 +285,11 @@ def check(section: dict, where: str) -> None:
         if m >= section["train"]["epochs"]:
             fail("train.lr_milestones", f"has {m}, not below `song2023.train.epochs` ({section['train']['epochs']}).")
     op = st["other_paradigm"]
+    bits = op["data"]["harder_bits"]
+    if len(set(bits)) != len(bits) or min(bits) <= op["data"]["train_bits"]:
+        fail("studies.other_paradigm.data.harder_bits", f"is {bits}: each harder length must be listed once and be "
+             f"longer than `train_bits` ({op['data']['train_bits']}); one of the same length would replace the "
+             "training data.")
     if op["eval"]["max_iters"] < op["depth"]:
         fail("studies.other_paradigm.eval.max_iters", "must be at least the study's depth (the sweep covers the "
                                                        "training budget).")
