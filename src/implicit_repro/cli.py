@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 from implicit_repro.errors import ReproError
+from implicit_repro.specs import EVAL_KEYS, FIX, TRAIN_KEYS, parse_json, require
 
 
 def _threads(n: int) -> None:
@@ -32,7 +32,7 @@ def cmd_download_mnist(args) -> None:
     from implicit_repro.data.download import sha256_of
     from implicit_repro.data.registry import MNIST_FILE_NAMES
 
-    folder = download_mnist(args.out_dir, json.loads(args.checksums), base_url=args.base_url)
+    folder = download_mnist(args.out_dir, parse_json(args.checksums, "--checksums"), base_url=args.base_url)
     for name in MNIST_FILE_NAMES:
         print(f"{folder / name}: SHA-256 {sha256_of(folder / name)} verified", file=sys.stderr)
 
@@ -50,8 +50,12 @@ def cmd_generate(args) -> None:
     from implicit_repro.seeding import derive_seed, generator
 
     parts = (args.paper, args.task, "data", args.split)
-    params = json.loads(args.params)
-    tensors = part(args.paper, "data").generate(args.task, params, generator(*parts))
+    params = parse_json(args.params, "--params")
+    try:
+        tensors = part(args.paper, "data").generate(args.task, params, generator(*parts))
+    except KeyError as exc:  # the generators read their parameters by name
+        raise ReproError(f"--params: the {args.task} split {args.split!r} needs the generator parameter "
+                         f"{exc.args[0]!r}, which is missing. {FIX}") from None
     save_dataset(args.out, tensors, {"task": args.task, "split": args.split, "params": params,
                                      "seed": derive_seed(*parts)})
 
@@ -60,7 +64,8 @@ def cmd_train(args) -> None:
     from implicit_repro.train import TrainJob, train
 
     _threads(args.threads)
-    train(TrainJob(json.loads(args.spec), Path(args.data), Path(args.model_out), Path(args.log_out)),
+    spec = require(parse_json(args.spec, "--spec"), TRAIN_KEYS, "--spec")
+    train(TrainJob(spec, Path(args.data), Path(args.model_out), Path(args.log_out)),
           device=_device(args.device))
 
 
@@ -69,7 +74,8 @@ def cmd_evaluate(args) -> None:
 
     _threads(args.threads)
     log = Path(args.train_log) if args.train_log else None
-    evaluate(EvalJob(json.loads(args.spec), Path(args.model), Path(args.out), log))
+    spec = require(parse_json(args.spec, "--spec"), EVAL_KEYS, "--spec")
+    evaluate(EvalJob(spec, Path(args.model), Path(args.out), log))
 
 
 def cmd_report(args) -> None:
@@ -93,7 +99,7 @@ def _report_readme(args, papers: dict, records: list[dict]) -> None:
     from implicit_repro.results import readme
     from implicit_repro.results.scorecard import scorecard_frame
 
-    cfg = json.loads(args.config)
+    cfg = parse_json(args.config, "--config")
     ran = [p for p in papers if p in cfg]
     by_paper = {p: [r for r in records if r["paper"] == p] for p in ran}
     card = scorecard_frame([row for p in ran for row in part(p, "claims").scorecard(by_paper[p])])

@@ -17,6 +17,9 @@ from typing import Any, Iterator
 import torch
 
 
+SCALE_ENV = "IMPLICIT_REPRO_SCALE"  # set by the rules: the scale of the run a job belongs to
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
@@ -64,19 +67,29 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
+def regenerate_command(path: str | os.PathLike) -> str:
+    """The command that rebuilds ``path``, at the scale of the run that asked for it (the rules
+    export it; a hand-run job says where the scale goes)."""
+    scale = os.environ.get(SCALE_ENV)
+    return f"snakemake --cores 2 --config scale={scale or '<the scale you ran>'} {path}"
+
+
 def load_torch(
     path: str | os.PathLike, kind: str, error: type[Exception], required: tuple[str, ...] = ()
 ) -> Any:
     """Load a tensor file without unpickling arbitrary objects; name the file if it is broken or
     lacks one of the ``required`` keys."""
     path = Path(path)
-    regenerate = f"Delete it and rerun `snakemake --cores 2 {path}` to regenerate it."
+    regenerate = f"Delete it and rerun `{regenerate_command(path)}` to regenerate it."
     if not path.is_file():
-        raise error(f"{path}: {kind} file not found. Regenerate it with `snakemake --cores 2 {path}`.")
+        raise error(f"{path}: {kind} file not found. Regenerate it with `{regenerate_command(path)}`.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise error(f"{path}: corrupt or not a {kind} file ({type(exc).__name__}: {exc}). {regenerate}") from exc
+        # Not torch's own advice (to load with weights_only=False): wrong for a corrupt file, unsafe
+        # for an untrusted one.
+        raise error(f"{path}: corrupt, truncated or not a {kind} file this pipeline wrote ({type(exc).__name__}). "
+                    f"{regenerate}") from exc
     missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
     if missing:
         raise error(f"{path}: not a {kind} of this pipeline (missing {', '.join(missing)}). {regenerate}")

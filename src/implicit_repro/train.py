@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from implicit_repro.checkpoint import load_checkpoint, save_checkpoint
+from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
@@ -119,7 +119,7 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
         if state["spec"] != spec:
             print(f"{job.resume_path}: written for another spec; starting over", file=sys.stderr)
         else:
-            model.load_state_dict(state["model"])
+            load_weights(model, state["model"], job.resume_path)
             opt.load_state_dict(state["optimizer"])
             for name, g in rng.items():
                 g.set_state(state["rng"][name])

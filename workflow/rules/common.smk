@@ -11,7 +11,8 @@ SRC = str(Path(workflow.basedir) / "src")
 # Jobs run `python -m implicit_repro` from this checkout, whether or not the package is installed.
 sys.path.insert(0, SRC)
 # (The prefix is formatted like a shell command, hence the doubled braces.)
-shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg; " % SRC)
+shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg IMPLICIT_REPRO_SCALE=%s; "
+             % (SRC, config.get("scale", "small")))
 ENV = "../envs/implicit_repro.yaml"
 
 # Keep torch out of the Snakefile's imports: a no-op rerun should take about a second.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from implicit_repro.io import read_json, read_jsonl
+from implicit_repro.errors import ReproError
+from implicit_repro.io import read_json, read_jsonl, regenerate_command
 
 JOB_COLUMNS = ["paper", "task", "intervention", "gradient", "seed"]
 
@@ -12,13 +13,25 @@ JOB_COLUMNS = ["paper", "task", "intervention", "gradient", "seed"]
 def load_records(paths: list[str], train_logs: list[str] | None = None) -> list[dict]:
     """The metrics files; with ``train_logs`` (one per metrics file, same order) each record also
     gets the run's wall-clock training time, which the deterministic metrics files do not hold."""
-    records = [read_json(p) for p in paths]
+    records = [_read_metrics(p) for p in paths]
     if train_logs:
         if len(train_logs) != len(records):
             raise ValueError(f"{len(train_logs)} training logs for {len(records)} metrics files")
         for record, log in zip(records, train_logs):
             record.update(training_time(read_jsonl(log)))
     return records
+
+
+def _read_metrics(path: str) -> dict:
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, or not JSON
+        raise ReproError(f"{path}: not a readable metrics file ({type(exc).__name__}: {exc}). Delete it and rerun "
+                         f"`{regenerate_command(path)}` to evaluate the model again.") from None
+    if not isinstance(record, dict) or "status" not in record:
+        raise ReproError(f"{path}: not a metrics file of this pipeline (no `status`). Delete it and rerun "
+                         f"`{regenerate_command(path)}`.")
+    return record
 
 
 def training_time(history: list[dict]) -> dict:

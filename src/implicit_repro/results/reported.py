@@ -7,12 +7,22 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from implicit_repro.errors import ReproError
+
 PROVENANCES = ("primary", "second-hand", "unknown")
 
 
 def load_papers(path: str | Path) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+    """The papers' facts; a missing or unreadable file is an error naming it."""
+    try:
+        with open(path) as fh:
+            papers = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ReproError(f"{path}: cannot read the papers' facts ({type(exc).__name__}: {exc}). Pass the "
+                         "project's file with `--papers config/papers.yaml` (run from the project's root).") from None
+    if not isinstance(papers, dict):
+        raise ReproError(f"{path}: expected a mapping of paper id -> facts; see config/papers.yaml.")
+    return papers
 
 
 def attach_reported(frame: pd.DataFrame, cells: list[dict], keys: list[str]) -> pd.DataFrame:

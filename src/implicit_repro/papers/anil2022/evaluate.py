@@ -8,12 +8,13 @@ import math
 
 import torch
 
-from implicit_repro.checkpoint import load_checkpoint
+from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.io import write_json
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
 from implicit_repro.seeding import generator
+from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
 from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack
 from implicit_repro.papers.anil2022.limit_cycles import KIND_NAMES, trace_and_classify
@@ -35,8 +36,14 @@ def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, to
     return task.model_input(inputs[:n]), task.target(targets[:n])
 
 
+# What this evaluation reads of a spec beyond the training keys (checked before any work starts).
+SPEC_KEYS = tuple(f"eval.{k}" for k in ("max_iters", "n_examples", "batch_size", "aa_iters", "aa_examples",
+                                         "aa_pairs_batch", "attack_examples", "attack_steps", "attack_lr",
+                                         "cycle_max_period", "cycle_tol"))
+
+
 def evaluate(job: EvalJob) -> dict:
-    spec, cfg = job.spec, job.spec["eval"]
+    spec, cfg = require(job.spec, SPEC_KEYS, "--spec"), job.spec["eval"]
     ckpt = load_checkpoint(job.model_path)
     result = {
         "paper": spec["paper"], "task": spec["task"], "intervention": spec["intervention"],
@@ -48,7 +55,7 @@ def evaluate(job: EvalJob) -> dict:
         write_json(job.out_path, result)  # a diverged run is a result: recorded, not evaluated
         return result
     model = make_model(spec)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], job.model_path)
     model.eval()
     task = job_task(spec)
     for split, path in spec["splits"]:

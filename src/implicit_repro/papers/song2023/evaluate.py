@@ -16,25 +16,31 @@ import math
 
 import torch
 
-from implicit_repro.checkpoint import load_checkpoint
+from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.io import read_jsonl, write_json
 from implicit_repro.papers.song2023.models import count_parameters
+from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
 from implicit_repro.train import job_task, make_model
 
 IN_DISTRIBUTION = "in_distribution"
 
 
+# What this evaluation reads of a spec beyond the training keys (checked before any work starts).
+SPEC_KEYS = ("run", "studies", "match_density", "model.variant", "model.depth", "model.width", "model.density",
+             "eval.batch_size", "eval.deq")
+
+
 def evaluate(job: EvalJob) -> dict:
-    spec = job.spec
+    spec = require(job.spec, SPEC_KEYS, "--spec")
     ckpt = load_checkpoint(job.model_path)
     history = read_jsonl(job.log_path) if job.log_path else []
     m = spec["model"]
     model = make_model(spec)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], job.model_path)
     model.eval()
     result = {
         "paper": spec["paper"], "task": spec["task"], "run": spec["run"],

@@ -1,0 +1,149 @@
+"""Broken inputs a user can hand the pipeline, one table: each must exit 2 with one `error:` line that
+names the file or key (no traceback), and leave every file that was there byte-identical."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, copy_project, run, tool
+from implicit_repro.data import prefix_sums
+from implicit_repro.data.store import save_dataset
+from implicit_repro.seeding import generator
+from implicit_repro.train import TrainJob, train
+
+EVAL = {"max_iters": 4, "n_examples": 16, "batch_size": 16, "aa_iters": 4, "aa_examples": 4, "aa_pairs_batch": 2,
+        "attack_examples": 0, "attack_steps": 1, "attack_lr": 0.1, "cycle_max_period": 2, "cycle_tol": 1e-3}
+TRAIN = {"epochs": 1, "batch_size": 16, "lr": 0.01, "weight_decay": 0.0, "warmup_epochs": 0, "lr_milestones": [],
+         "lr_gamma": 0.1, "grad_clip": 1.0, "iters": 4, "blowup_loss": 100.0, "gradient": "unrolled",
+         "solver": "fixed_point", "tol": 1e-3, "phantom_steps": 2, "phantom_damping": 0.5}
+
+
+def spec(width=4, **top):
+    return {"paper": "anil2022", "task": "prefix_sums", "intervention": "baseline", "seed": 0,
+            "data": {"train_fraction": 0.8}, "model": {"width": width, "blocks": 1}, "task_params": {},
+            "train": dict(TRAIN), "intervention_params": {}, "eval": dict(EVAL),
+            "splits": [["in_distribution", "bits6.pt"]], **top}
+
+
+def without(key):
+    """spec() without the dotted ``key``."""
+    s = spec()
+    node, *_ = s, None
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    del node[parts[-1]]
+    return json.dumps(s)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder with a dataset, a trained checkpoint (width 4) and a metrics file."""
+    d = tmp_path_factory.mktemp("inputs")
+    save_dataset(d / "bits6.pt", prefix_sums.generate(6, 64, generator("bad", 6)), {"bits": 6})
+    train(TrainJob(spec(), d / "bits6.pt", d / "model.pt", d / "train_log.jsonl"))
+    (d / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    (d / "corrupt.pt").write_bytes(b"not a torch file")
+    (d / "truncated.pt").write_bytes((d / "model.pt").read_bytes()[:200])
+    (d / "corrupt.json").write_text("{oops")
+    (d / "list.json").write_text("[1, 2]")
+    return d
+
+
+TRAIN_CMD = ["train", "--data", "bits6.pt", "--model-out", "out/model.pt", "--log-out", "out/log.jsonl", "--spec"]
+EVAL_CMD = ["evaluate", "--out", "out/metrics.json", "--model"]
+PAPERS = ["--papers", str(ROOT / "config/papers.yaml")]
+REPORT = ["report", "--paper", "anil2022", "table_interventions", *PAPERS, "--scale", "smoke", "--out-stem", "out/t",
+          "--metrics"]
+
+CASES = [
+    # (id, arguments, what the message must name)
+    ("spec-not-json", [*TRAIN_CMD, "{bad"], "--spec: not valid JSON"),
+    ("spec-not-object", [*TRAIN_CMD, "[1]"], "--spec: expected a JSON object"),
+    ("spec-no-train", [*TRAIN_CMD, without("train")], "`train`"),
+    ("spec-no-train-lr", [*TRAIN_CMD, without("train.lr")], "`train.lr`"),
+    ("spec-no-paper", [*TRAIN_CMD, without("paper")], "`paper`"),
+    ("spec-no-train-fraction", [*TRAIN_CMD, without("data.train_fraction")], "`data.train_fraction`"),
+    ("eval-spec-no-eval", [*EVAL_CMD, "model.pt", "--spec", without("eval")], "`eval`"),
+    ("eval-spec-no-splits", [*EVAL_CMD, "model.pt", "--spec", without("splits")], "`splits`"),
+    ("eval-spec-no-aa-iters", [*EVAL_CMD, "model.pt", "--spec", without("eval.aa_iters")], "`eval.aa_iters`"),
+    ("checkpoint-of-another-width", [*EVAL_CMD, "model.pt", "--spec", json.dumps(spec(width=8))], "model.pt"),
+    ("checkpoint-of-another-task", [*EVAL_CMD, "model.pt", "--spec",
+                                    json.dumps({**spec(), "task": "mazes", "model": {"width": 4, "blocks": 1}})],
+     "model.pt"),
+    ("checkpoint-corrupt", [*EVAL_CMD, "corrupt.pt", "--spec", json.dumps(spec())], "corrupt.pt"),
+    ("checkpoint-truncated", [*EVAL_CMD, "truncated.pt", "--spec", json.dumps(spec())], "truncated.pt"),
+    ("checkpoint-missing", [*EVAL_CMD, "nowhere.pt", "--spec", json.dumps(spec())], "nowhere.pt"),
+    ("dataset-corrupt", ["train", "--data", "corrupt.pt", "--model-out", "out/m.pt", "--log-out", "out/l.jsonl",
+                         "--spec", json.dumps(spec())], "corrupt.pt"),
+    ("generate-params-not-json", ["generate", "--paper", "anil2022", "--task", "prefix_sums", "--split", "bits6",
+                                  "--params", "{", "--out", "out/g.pt"], "--params: not valid JSON"),
+    ("generate-missing-param", ["generate", "--paper", "anil2022", "--task", "prefix_sums", "--split", "bits6",
+                                "--params", '{"count": 5}', "--out", "out/g.pt"], "'n_bits'"),
+    ("generate-unknown-task", ["generate", "--paper", "anil2022", "--task", "sudoku", "--split", "x1",
+                               "--params", '{"count": 5}', "--out", "out/g.pt"], "sudoku"),
+    ("report-corrupt-metrics", [*REPORT, "corrupt.json"], "corrupt.json"),
+    ("report-metrics-not-a-record", [*REPORT, "list.json"], "list.json"),
+    ("report-missing-metrics", [*REPORT, "gone.json"], "gone.json"),
+    ("report-unknown-item", ["report", "--paper", "anil2022", "table_nonsense", *PAPERS, "--scale", "smoke",
+                             "--out-stem", "out/t", "--metrics", "metrics.json"], "table_nonsense"),
+    ("report-unknown-paper", ["report", "--paper", "nobody2099", "table_x", *PAPERS, "--scale", "smoke",
+                              "--out-stem", "out/t", "--metrics", "metrics.json"], "nobody2099"),
+    ("report-missing-papers-file", ["report", "--paper", "anil2022", "table_interventions", "--papers", "gone.yaml",
+                                    "--scale", "smoke", "--out-stem", "out/t", "--metrics", "metrics.json"],
+     "gone.yaml"),
+    ("report-readme-config-not-json", ["report", "readme", *PAPERS, "--scale", "smoke", "--out-stem", "out/README",
+                                       "--config", "{", "--metrics"], "--config: not valid JSON"),
+    ("download-mnist-checksums-not-json", ["download-mnist", "--base-url", "file:///nowhere/", "--checksums", "{",
+                                           "--out-dir", "out/raw"], "--checksums: not valid JSON"),
+    ("download-bad-digest", ["download", "--url", "file:///nowhere/x", "--sha256", "abc", "--out", "out/x"],
+     "SHA-256"),
+]
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_naming_it_and_keeps_every_file(case, workdir):
+    _, args, fragment = case
+    before = snapshot(workdir)
+    proc = subprocess.run([sys.executable, "-m", "implicit_repro", *args], cwd=workdir, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
+    assert "weights_only=False" not in proc.stderr  # torch's advice is unsafe for an untrusted file
+    assert snapshot(workdir) == before
+
+
+CONFIG_CASES = [
+    ("harder-split-equal-to-training", "overrides={anil2022: {prefix_sums: {data: {harder_bits: [8]}}}}",
+     "anil2022.prefix_sums.data.harder_bits"),
+    ("maze-harder-size-not-harder", "overrides={anil2022: {mazes: {data: {harder_sizes: [3, 5]}}}}",
+     "anil2022.mazes.data.harder_sizes"),
+    ("unknown-variant", "overrides={song2023: {studies: {wt_vs_deq: {variants: [wt, telepathy]}}}}",
+     "song2023.studies.wt_vs_deq.variants.1"),
+    ("density-zero", "overrides={song2023: {studies: {sparse_masks: {densities: [0]}}}}",
+     "song2023.studies.sparse_masks.densities.0"),
+    ("depth-zero", "overrides={song2023: {studies: {capacity: {depths: [0]}}}}", "song2023.studies.capacity.depths.0"),
+]
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config_stops_before_any_job_and_keeps_the_data(case, tmp_path):
+    _, override, fragment = case
+    project = copy_project(tmp_path / "project")
+    data = project / "data/anil2022/prefix_sums/bits8.pt"
+    save_dataset(data, prefix_sums.generate(8, 16, generator("kept", 8)), {"bits": 8})
+    before = data.read_bytes()
+    proc = run([tool("snakemake"), "--cores", "1", "--config", "scale=smoke", override], cwd=project, check=False)
+    assert proc.returncode != 0
+    assert fragment in proc.stdout + proc.stderr
+    assert data.read_bytes() == before and not (project / "checkpoints").exists()
