@@ -86,6 +86,8 @@ CASES = [
                                 "--params", '{"count": 5}', "--out", "out/g.pt"], "'n_bits'"),
     ("generate-unknown-task", ["generate", "--paper", "anil2022", "--task", "sudoku", "--split", "x1",
                                "--params", '{"count": 5}', "--out", "out/g.pt"], "sudoku"),
+    ("generate-unknown-paper", ["generate", "--paper", "nope2020", "--task", "prefix_sums", "--split", "bits6",
+                                "--params", '{"n_bits": 6, "count": 5}', "--out", "out/g.pt"], "nope2020"),
     ("report-corrupt-metrics", [*REPORT, "corrupt.json"], "corrupt.json"),
     ("report-metrics-not-a-record", [*REPORT, "list.json"], "list.json"),
     ("report-missing-metrics", [*REPORT, "gone.json"], "gone.json"),

@@ -116,3 +116,28 @@ def test_the_grids_parameter_counts_are_the_models(variant, depth, width, densit
     assert counts["total"] == grid.dense_parameters(width, in_channels, classes, dims, blocks)
     if variant.startswith("wt_masked"):
         assert counts["active"] == grid.active_parameters(width, density, in_channels, classes, dims)
+
+
+def test_the_variant_tables_agree():
+    # grid.py cannot import torch: its variant -> gradient table, the model's registry and the
+    # schema's enum must list the same variants with the same gradients.
+    import yaml
+
+    from implicit_repro.papers.song2023.models import VARIANTS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert set(schema["$defs"]["song_variant"]["enum"]) == set(VARIANTS) == set(grid.GRADIENTS)
+    assert {v: VARIANTS[v].gradient for v in VARIANTS} == grid.GRADIENTS
+    assert set(grid.MASKED) == {v for v in VARIANTS if VARIANTS[v].masks != "none"}
+    assert set(grid.DEQ) == {v for v in VARIANTS if VARIANTS[v].gradient != "unrolled"}
+    assert {v for v in VARIANTS if VARIANTS[v].jacobian_reg} == {"deq_jr"}
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"studies": {"design_guidelines": {"variant": "wt"}}}, "song2023.studies.design_guidelines.variant"),
+    ({"studies": {"capacity": {"variants": ["wt", "deq_ift"]}}}, "song2023.studies.capacity.variants"),
+])
+def test_a_density_or_depth_the_variant_would_ignore_is_rejected(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        section("smoke", overrides)
+    assert fragment in str(err.value)

@@ -49,8 +49,15 @@ def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """The records of a JSON-lines file (a training log); a missing or broken one names itself."""
+    from implicit_repro.errors import ReproError
+
+    try:
+        with open(path) as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise ReproError(f"{path}: not a readable JSON-lines log ({type(exc).__name__}: {exc}). Delete it and rerun "
+                         f"`{regenerate_command(path)}`.") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -112,6 +112,8 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
     rng = {"order": generator(*ident, "order"), "intervention": generator(*ident, "intervention")}
     if cfg.get("augment"):
         rng["augment"] = generator(*ident, "augment")
+    if cfg.get("jac_reg_weight", 0) > 0:  # the penalty's probes: saved with the epoch, so a resume replays none
+        rng["jacobian"] = generator(*ident, "jacobian")
     start_epoch, history = 0, []
 
     if job.resume_path.exists():
@@ -182,7 +184,8 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         with meter.step() if meter else nullcontext():
             if cfg.get("jac_reg_weight", 0) > 0 and cfg["gradient"] != "unrolled":
                 logits, solver_stats, z_star = deq_forward(model, x, z0, iters, cfg)
-                aux = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star)
+                aux = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star,
+                                                               generator=rng["jacobian"])
             else:
                 logits, solver_stats = forward(model, x, z0, iters, cfg)
                 aux = None

@@ -23,6 +23,8 @@ import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from implicit_repro.errors import ReproError
+
 
 def known() -> list[str]:
     """The ids of the papers that have a package here."""
@@ -35,8 +37,8 @@ def part(paper: str, name: str) -> ModuleType:
         return importlib.import_module(f"implicit_repro.papers.{paper}.{name}")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(f"implicit_repro.papers.{paper}"):
-            raise ValueError(f"no paper package {paper!r} with a {name!r} module under "
-                             "src/implicit_repro/papers/") from None
+            raise ReproError(f"no paper {paper!r} (a package with a {name!r} module under src/implicit_repro/papers/); "
+                             f"known: {', '.join(known())}") from None
         raise
 
 

@@ -12,10 +12,14 @@ MIN_DEFINED = 0.95  # fraction of resamples on which the statistic must be defin
 
 
 def bootstrap_ci(
-    samples: tuple[np.ndarray, ...], statistic: Callable[..., float], seed: int = 0
+    samples: tuple[np.ndarray, ...], statistic: Callable[..., float], seed: int = 0, basic: bool = False
 ) -> tuple[float, float]:
     """Percentile CI of ``statistic(*samples)``, each sample resampled independently with
-    replacement. Paired data should be passed as one 2-D sample so rows stay together."""
+    replacement. Paired data should be passed as one 2-D sample so rows stay together.
+
+    ``basic``: the basic (reverse-percentile) interval 2θ̂ − q_hi, 2θ̂ − q_lo instead, for a
+    statistic whose bootstrap distribution is shifted from it (one that subtracts a noise term the
+    resampling adds back, such as a variance component)."""
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(RESAMPLES):
@@ -29,7 +33,11 @@ def bootstrap_ci(
         return float("nan"), float("nan")
     draws = finite
     alpha = (1 - CONFIDENCE) / 2
-    return float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
+    low, high = float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))
+    if basic:
+        estimate = statistic(*samples)
+        return 2 * estimate - high, 2 * estimate - low
+    return low, high
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

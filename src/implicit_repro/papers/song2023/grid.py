@@ -18,8 +18,8 @@ PAPER = "song2023"
 STUDIES = ("wt_vs_deq", "capacity", "sparse_masks", "design_guidelines", "memory_vs_depth", "other_paradigm")
 SEQUENCE_TASK = "prefix_sums"  # other_paradigm: anil2022's task, upward generalization
 
-# Variant -> (gradient, masks, Jacobian penalty); the model's own registry (models.VARIANTS, which
-# imports torch) says the same and a test holds them together.
+# Variant -> its gradient; the model's own registry (models.VARIANTS, which imports torch) and the
+# schema's enum say the same, and tests/test_song2023_grid.py holds the three together.
 GRADIENTS = {"wt": "unrolled", "untied": "unrolled", "wt_masked_distinct": "unrolled",
              "wt_masked_shared": "unrolled", "deq_ift": "ift", "deq_jr": "ift", "deq_phantom": "phantom",
              "deq_jfb": "jfb"}
@@ -278,6 +278,13 @@ def check(section: dict, where: str) -> None:
         if masked:
             fail(key, f"lists {masked}: masked variants need a density; study them under "
                       "`song2023.studies.sparse_masks` or `design_guidelines`.")
+    if st["design_guidelines"]["variant"] not in MASKED:
+        fail("studies.design_guidelines.variant", f"is {st['design_guidelines']['variant']!r}: the grid's densities "
+             f"need a masked variant ({', '.join(MASKED)}); density 1 cells are the dense wt.")
+    deq_on_depth_axis = [v for v in st["capacity"]["variants"] if v in DEQ]
+    if deq_on_depth_axis:
+        fail("studies.capacity.variants", f"lists {deq_on_depth_axis}: a DEQ has no depth (its budget is "
+             "`song2023.deq.max_iter`), so it has no place on the capacity study's depth axis.")
     if any(v not in MASKED for v in st["sparse_masks"]["variants"]):
         fail("studies.sparse_masks.variants", f"must list masked variants only ({', '.join(MASKED)}); the dense "
                                               "references are `matched`.")

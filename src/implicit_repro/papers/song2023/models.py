@@ -208,6 +208,8 @@ def build_model(variant: str, *, depth: int, width: int, in_channels: int, class
         raise ValueError(f"width must be at least 1, got {width}")
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
+    if density < 1 and get_variant(variant).masks == "none":
+        raise ValueError(f"density {density} needs a masked variant; {variant!r} has no masks")
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 (sequences) or 2 (images), got {dims}")
     groups = groups or max(g for g in range(1, min(8, width) + 1) if width % g == 0)
