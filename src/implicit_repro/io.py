@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+from implicit_repro.errors import ReproError
 
 
 SCALE_ENV = "IMPLICIT_REPRO_SCALE"  # set by the rules: the scale of the run a job belongs to
@@ -48,10 +51,19 @@ def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
+def finite_or_none(node: Any) -> Any:
+    """JSON has no NaN: write null so every reader sees a missing value (a diverged loss) the same way."""
+    if isinstance(node, dict):
+        return {k: finite_or_none(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [finite_or_none(v) for v in node]
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    return node
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """The records of a JSON-lines file (a training log); a missing or broken one names itself."""
-    from implicit_repro.errors import ReproError
-
     try:
         with open(path) as fh:
             return [json.loads(line) for line in fh if line.strip()]

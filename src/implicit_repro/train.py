@@ -29,9 +29,8 @@ from tqdm import tqdm
 
 from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
-from implicit_repro.deq import deq_fixed_point
+from implicit_repro.deq import deq_fixed_point, jacobian_penalty
 from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
-from implicit_repro.deq import jacobian_penalty
 from implicit_repro.io import write_jsonl
 from implicit_repro.models import EquilibriumModel
 from implicit_repro.papers import part
@@ -66,16 +65,11 @@ def job_task(spec: dict):
 
 
 def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
-    """Training logits, and the DEQ solver's statistics when the gradient is not plain backprop
-    through the unrolled iterations (then ``iters`` caps the solver's evaluations)."""
+    """Training logits, and for a DEQ (any gradient but plain backprop through the unrolled
+    iterations; ``iters`` then caps the solver's evaluations) the solver's statistics and the fixed
+    point carrying the gradient; None for both otherwise."""
     if cfg["gradient"] == "unrolled":
-        return model(x, iters, z0), None
-    logits, stats, _ = deq_forward(model, x, z0, iters, cfg)
-    return logits, stats
-
-
-def deq_forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
-    """Logits, solver statistics and the fixed point carrying the configured gradient."""
+        return model(x, iters, z0), None, None
     z, stats = deq_fixed_point(
         lambda z: model.step(z, x), z0, solver=cfg["solver"], grad=cfg["gradient"], max_iter=iters,
         tol=cfg["tol"], phantom_steps=cfg["phantom_steps"], phantom_damping=cfg["phantom_damping"],
@@ -182,17 +176,13 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
         with meter.step() if meter else nullcontext():
-            if cfg.get("jac_reg_weight", 0) > 0 and cfg["gradient"] != "unrolled":
-                logits, solver_stats, z_star = deq_forward(model, x, z0, iters, cfg)
-                aux = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star,
-                                                               generator=rng["jacobian"])
-            else:
-                logits, solver_stats = forward(model, x, z0, iters, cfg)
-                aux = None
+            logits, solver_stats, z_star = forward(model, x, z0, iters, cfg)
             loss = task.loss(logits, y)
-            penalty = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
-            if penalty is not None:
-                aux = penalty if aux is None else aux + penalty
+            aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
+            if cfg.get("jac_reg_weight", 0) > 0 and z_star is not None:
+                jac = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star,
+                                                               generator=rng["jacobian"])
+                aux = jac if aux is None else aux + jac
             total = loss if aux is None else loss + aux
         if not torch.isfinite(total):
             raise _Diverged(f"non-finite loss {total.item()}")

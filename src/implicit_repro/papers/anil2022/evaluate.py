@@ -4,14 +4,12 @@ the adversarial-initial-state attack and limit cycles) on every split. The job's
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
-from implicit_repro.io import write_json
+from implicit_repro.io import finite_or_none, write_json
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
 from implicit_repro.seeding import generator
 from implicit_repro.specs import require
@@ -70,7 +68,7 @@ def evaluate(job: EvalJob) -> dict:
         }
         if split == IN_DISTRIBUTION and cfg["attack_examples"] > 0:
             result["splits"][split]["attack"] = _attack(model, task, x, y, cfg, spec)
-    write_json(job.out_path, _finite_or_none(result))
+    write_json(job.out_path, finite_or_none(result))
     return result
 
 
@@ -119,14 +117,3 @@ def _attack(model, task, x, y, cfg, spec) -> dict:
         lr=cfg["attack_lr"], init_std=spec["intervention_params"]["init_std"], zeros=model.initial_state(xs),
     )
     return {"n_examples": len(xs), **result.summary()}
-
-
-def _finite_or_none(node):
-    """JSON has no NaN; write null so every reader sees a missing value the same way."""
-    if isinstance(node, dict):
-        return {k: _finite_or_none(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_finite_or_none(v) for v in node]
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    return node

@@ -3,12 +3,13 @@ values in force. Every number here is formatted from the config section, never t
 
 from __future__ import annotations
 
+from implicit_repro.data.digits import SKLEARN_TEST_FRACTION
 from implicit_repro.papers.song2023.grid import SEQUENCE_TASK, vision_task
 from implicit_repro.results.scorecard import MIN_MODELS
 
 DATASETS = {
-    "digits": "scikit-learn's bundled 8×8 digits (1,797 images; its fixed 75% / 25% train / test parts; "
-              "offline, no blur)",
+    "digits": f"scikit-learn's bundled 8×8 digits (1,797 images; its fixed {1 - SKLEARN_TEST_FRACTION:.0%} / "
+              f"{SKLEARN_TEST_FRACTION:.0%} train / test parts; offline, no blur)",
     "cifar10": "CIFAR-10 from the official binary archive (50,000 / 10,000 images), kept only if its SHA-256 "
                "is the one tensorflow_datasets publishes (`url_checksums/cifar10.txt`)",
     "cifar100": "CIFAR-100 (fine labels) from the official binary archive, kept only if its SHA-256 is the one "

@@ -12,15 +12,13 @@ epoch and per step are read from the training logs by the report (``results.coll
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.evaluation import EvalJob
-from implicit_repro.io import read_jsonl, write_json
+from implicit_repro.io import finite_or_none, read_jsonl, write_json
 from implicit_repro.papers.song2023.models import count_parameters
 from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
@@ -63,7 +61,7 @@ def evaluate(job: EvalJob) -> dict:
                 result["test_accuracy"] = _accuracy(model, task, x, y, spec)
         if spec["task"] == "prefix_sums":
             result["test_accuracy"] = result["curves"][IN_DISTRIBUTION][spec["train"]["iters"] - 1]
-    write_json(job.out_path, _finite_or_none(result))
+    write_json(job.out_path, finite_or_none(result))
     return result
 
 
@@ -111,14 +109,3 @@ def _training_measurements(history: list[dict]) -> dict:
         "solver": solver,
         "epochs": [{k: h.get(k) for k in keys} for h in history],
     }
-
-
-def _finite_or_none(obj):
-    """JSON has no NaN: a non-finite number (a diverged loss) is written as null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite_or_none(v) for v in obj]
-    return obj
