@@ -7,7 +7,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+include: "workflow/rules/config.smk"
+
+
+configfile: CONFIG_FILE
 
 
 include: "workflow/rules/common.smk"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
 import yaml
@@ -53,12 +53,76 @@ def _looks_like_float(text: str) -> bool:
     return not text.lstrip("+-").isdigit()
 
 
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; a syntax error names the file, the line and the column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file. Check the path (it is relative to where you run).") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML{_yaml_position(exc)}. Fix the syntax there "
+                          "(indent with spaces, close every bracket and quote).") from None
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    """' at line L, column C: <problem> (<context> at line L0)', as far as PyYAML knows them."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    text = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    text += f": {problem}" if problem else ""
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark and (not mark or context_mark.line != mark.line):
+        text += f" ({context} that starts at line {context_mark.line + 1})"
+    return text
+
+
+class Origin:
+    """Which input gave a key its value: config/config.yaml, a copy given with ``--configfile``, or
+    ``--config`` on the command line. Layers come lowest precedence first, as Snakemake merges them;
+    an error then names the file the user has to edit, not the one they copied it from."""
+
+    def __init__(self, layers: list[tuple[str, dict]]):
+        self.layers = [(name, raw) for name, raw in layers if isinstance(raw, dict)]
+
+    def summary(self) -> str:
+        names = [name for name, _ in reversed(self.layers)]
+        return names[0] if len(names) == 1 else f"{names[0]} (over {', '.join(names[1:])})"
+
+    def of_raw(self, path: list) -> str:
+        """The source of a key of the raw file (``scale``, ``presets.smoke.x``)."""
+        for name, raw in reversed(self.layers):
+            if _has(raw, path):
+                return name
+        return self.summary()
+
+    def of_experiment(self, path: list, scale: str) -> str:
+        """The source of a key of the resolved experiment: overrides beat the preset, which beats
+        the defaults, whatever file each comes from."""
+        for section in (["overrides"], ["presets", scale], ["defaults"]):
+            for name, raw in reversed(self.layers):
+                if _has(raw, section + path):
+                    return f"{name}, under `{'.'.join(section)}`"
+        return self.summary()
+
+
+def _has(node: Any, path: list) -> bool:
+    for part in path:
+        if not isinstance(node, (dict, list)):
+            return False
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path)
 
 
-def _describe(error: jsonschema.ValidationError, where: str, root: dict) -> str | None:
+def _describe(error: jsonschema.ValidationError, where: Callable[[list], str], root: dict) -> str | None:
     path = _key_path(error)
+    parts = list(error.absolute_path)
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
         known = set(error.schema.get("properties", {}))
         for part in error.schema.get("allOf", []):
@@ -68,10 +132,10 @@ def _describe(error: jsonschema.ValidationError, where: str, root: dict) -> str 
             return None
         keys = ", ".join(f"`{'.'.join(filter(None, [path, k]))}`" for k in extra)
         allowed = ", ".join(sorted(known))
-        return f"{where}: unknown key {keys}; allowed here: {allowed}. Remove or rename it."
+        return f"{where(parts + extra[:1])}: unknown key {keys}; allowed here: {allowed}. Remove or rename it."
     if error.validator == "required":
-        return f"{where}: `{path or '<top level>'}` {error.message}. Add it."
-    return f"{where}: key `{path}`: {error.message}. Fix that value."
+        return f"{where(parts)}: `{path or '<top level>'}` {error.message}. Add it."
+    return f"{where(parts)}: key `{path}`: {error.message}. Fix that value."
 
 
 def _resolve_ref(schema: dict, root: dict) -> dict:
@@ -85,7 +149,7 @@ def _resolve_ref(schema: dict, root: dict) -> dict:
     return node
 
 
-def _validate(instance: Any, schema: dict, where: str) -> None:
+def _validate(instance: Any, schema: dict, where: Callable[[list], str]) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     # The most specific error first. A failing allOf branch makes the properties it checked count
     # as "unevaluated": skip that echo when no key is really unknown.
@@ -101,18 +165,41 @@ def load_schema(path: str | Path) -> dict:
         return yaml.safe_load(fh)
 
 
-def resolve(raw: dict, schema: dict, source: str = "config/config.yaml") -> dict:
+def resolve(raw: dict, schema: dict, source: str = "config/config.yaml", origin: Origin | None = None) -> dict:
     """Validate the raw file, merge defaults <- presets[scale] <- overrides, validate the result.
 
+    ``origin`` tells which input each key came from (default: all of it from ``source``).
     Returns the experiment tree plus ``scale``."""
-    _validate(raw, {k: v for k, v in schema.items() if k != "$defs"}, source)
+    origin = origin or Origin([(source, raw)])
+    raw = {**raw, "overrides": _parse_overrides(raw.get("overrides"))}
+    _validate(raw, {k: v for k, v in schema.items() if k != "$defs"}, origin.of_raw)
     scale = raw["scale"]
     merged = deep_merge(raw["defaults"], raw["presets"].get(scale) or {})
     merged = deep_merge(merged, _coerce_cli_strings(raw.get("overrides") or {}))
     experiment_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/experiment"}
-    _validate(merged, experiment_schema, f"{source} (scale '{scale}', after presets and overrides)")
-    _check_cross_field(merged, source, scale)
+    _validate(merged, experiment_schema,
+              lambda path: f"{origin.of_experiment(path, scale)} (scale '{scale}')")
+    _check_cross_field(merged, origin.summary(), scale)
     return {"scale": scale, **merged}
+
+
+OVERRIDES_EXAMPLE = "--config 'overrides={anil2022: {prefix_sums: {seeds: [0, 1]}}}'"
+
+
+def _parse_overrides(value: Any) -> Any:
+    """Snakemake keeps a ``--config overrides=...`` that YAML cannot parse as the bare string: say
+    that it is the YAML that is broken, not the type."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config overrides: not valid YAML{_yaml_position(exc)} in {value!r}. Write a YAML "
+                          f"mapping in single quotes, for example {OVERRIDES_EXAMPLE}") from None
+    if parsed is not None and not isinstance(parsed, dict):
+        raise ConfigError(f"--config overrides: expected a mapping of keys to values, got {value!r}. For example "
+                          f"{OVERRIDES_EXAMPLE}")
+    return parsed
 
 
 def _check_cross_field(cfg: dict, source: str, scale: str) -> None:
@@ -126,6 +213,9 @@ def _check_cross_field(cfg: dict, source: str, scale: str) -> None:
 
 
 def load(config_path: str | Path, schema_path: str | Path, cli_overrides: dict | None = None) -> dict:
-    with open(config_path) as fh:
-        raw = yaml.safe_load(fh)
-    return resolve(deep_merge(raw, cli_overrides or {}), load_schema(schema_path), str(config_path))
+    raw = read_yaml(config_path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping of keys (scale, defaults, presets, ...), got "
+                          f"{type(raw).__name__}. Start from a copy of config/config.yaml.")
+    origin = Origin([(str(config_path), raw), ("--config", cli_overrides or {})])
+    return resolve(deep_merge(raw, cli_overrides or {}), load_schema(schema_path), str(config_path), origin)

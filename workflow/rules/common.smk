@@ -2,34 +2,28 @@
 # and items, each asked of the paper's package (src/implicit_repro/papers/<paper>/grid.py). No rule
 # names a paper: adding one adds its config section, its entry in config/papers.yaml and its package.
 import json
-import sys
-from pathlib import Path
 
-import yaml
-
-SRC = str(Path(workflow.basedir) / "src")
-# Jobs run `python -m implicit_repro` from this checkout, whether or not the package is installed.
-sys.path.insert(0, SRC)
 # (The prefix is formatted like a shell command, hence the doubled braces.)
 shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg IMPLICIT_REPRO_SCALE=%s; "
              % (SRC, config.get("scale", "small")))
 ENV = "../envs/implicit_repro.yaml"
 
-# Keep torch out of the Snakefile's imports: a no-op rerun should take about a second.
-from implicit_repro.config import load_schema, resolve
-from implicit_repro.errors import ConfigError
+from implicit_repro.config import Origin, load_schema, read_yaml, resolve
 from implicit_repro.papers import known, part
 
 try:
-    CFG = resolve(config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    CFG = resolve(config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+                  origin=Origin(config_layers()))
 except ConfigError as exc:
-    raise WorkflowError(f"invalid configuration: {exc}") from None
+    stop_on_bad_config(exc)
 
 SCALE = CFG["scale"]
 RES = CFG["resources"]
 PAPERS_FILE = "config/papers.yaml"
-with open(Path(workflow.basedir) / PAPERS_FILE) as _fh:
-    PAPER_FACTS = yaml.safe_load(_fh)
+try:
+    PAPER_FACTS = read_yaml(PAPERS_FILE)
+except ConfigError as exc:
+    stop_on_bad_config(exc)
 
 # The papers of this run: those with a section in the config, a package and facts in papers.yaml.
 PAPERS = [p for p in known() if p in CFG and p in PAPER_FACTS]
