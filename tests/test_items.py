@@ -219,28 +219,35 @@ def test_depths_clip_to_the_largest_budget():
 
 # --- per-example AA ----------------------------------------------------------------------------
 
-def test_per_example_table_uses_good_models_only(tmp_path):
+def test_per_example_table_uses_learned_models_only(tmp_path):
     good = ([0.9] * 12 + [0.2] * 12, [True] * 12 + [False] * 12)
     contrary = ([0.1] * 12 + [0.95] * 12, [True] * 12 + [False] * 12)
     few = ([0.9, 0.8, 0.3], [True, True, False])
+    # learned at the training budget (iteration TRAIN), though worse at the largest budget
+    learned_early = [0.95] * TRAIN + [0.5] * (MAX - TRAIN)
     records = [
-        make_record("prefix_sums", "baseline", 0, accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": 0.95},
+        make_record("prefix_sums", "baseline", 0,
+                    accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": learned_early},
                     examples={**dict.fromkeys(ORDER, few), "harder2": good}),
-        # in-distribution accuracy below GOOD_IN_DISTRIBUTION: its examples are left out
-        make_record("prefix_sums", "mixed_init", 0, accuracy=0.5, examples=contrary),
+        # not learned: in-distribution accuracy reaches LEARNED_ACCURACY only past the training budget
+        make_record("prefix_sums", "mixed_init", 0,
+                    accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": [0.5] * TRAIN + [1.0] * (MAX - TRAIN)},
+                    examples=contrary),
         make_record("mazes", "baseline", 0, accuracy=1.0, examples=few),
         make_record("digits", "baseline", 0, status="diverged"),
     ]
     frame = anil2022_correlation.table_per_example_aa(records, [], "smoke", tmp_path / "pe").set_index("task")
     assert written(tmp_path / "pe")
     ps = frame.loc["prefix_sums"]
-    assert (ps["n_models"], ps["n_good_models"], ps["n_correct"], ps["n_wrong"]) == (2, 1, 12, 12)
+    assert (ps["n_models"], ps["n_learned_models"], ps["n_models_used"], ps["n_correct"], ps["n_wrong"]) == \
+        (2, 1, 1, 12, 12)
     assert (ps["mean_aa_correct"], ps["mean_aa_wrong"]) == pytest.approx((0.9, 0.2))
-    assert ps["point_biserial"] == pytest.approx(1.0) and ps["ci_low"] == pytest.approx(1.0)
+    assert ps["within_model_r"] == pytest.approx(1.0)
+    assert ps["verdict"] == "too few models" and np.isnan(ps["ci_low"])  # one model, not MIN_PER_GROUP
     mazes = frame.loc["mazes"]
-    assert (mazes["n_correct"], mazes["n_wrong"]) == (2, 1)
-    assert np.isfinite(mazes["point_biserial"]) and np.isnan(mazes["ci_low"])  # below MIN_PER_CLASS: no CI
-    assert frame.loc["digits", "n_models"] == 0 and np.isnan(frame.loc["digits", "point_biserial"])
+    assert (mazes["n_correct"], mazes["n_wrong"], mazes["n_models_used"]) == (2, 1, 0)  # below MIN_PER_CLASS
+    assert np.isnan(mazes["within_model_r"])
+    assert frame.loc["digits", "n_models"] == 0 and np.isnan(frame.loc["digits", "within_model_r"])
     anil2022_correlation.fig_per_example_aa(records, "smoke", tmp_path / "fig")
     assert written(tmp_path / "fig", "figure")
 
@@ -294,8 +301,9 @@ def test_every_item_is_written_for_a_single_seed(item, tmp_path):
     assert written(tmp_path / item, ANIL2022[item])
 
 
-def test_scorecard_withholds_a_verdict_below_three_models_per_group():
+def test_scorecard_says_too_few_models_below_the_minimum_per_group():
     from implicit_repro.papers.anil2022.claims import scorecard
+    from implicit_repro.results.scorecard import MIN_PER_GROUP
 
     def claim3(n_seeds):
         records = [make_record(intervention=i, seed=s, accuracy={**{split: 0.9 for split in ORDER}, ORDER[-1]: acc})
@@ -305,8 +313,9 @@ def test_scorecard_withholds_a_verdict_below_three_models_per_group():
             r["splits"][ORDER[-1]]["accuracy"] = [a + 0.01 * k for a in r["splits"][ORDER[-1]]["accuracy"]]
         return next(r for r in scorecard(records) if r["claim"] == 3)
 
-    assert claim3(2)["verdict"] == "inconclusive" and np.isnan(claim3(2)["ci_low"])
-    assert claim3(3)["verdict"] == "replicated"
+    assert MIN_PER_GROUP == 5
+    assert claim3(4)["verdict"] == "too few models" and np.isnan(claim3(4)["ci_low"])
+    assert claim3(5)["verdict"] == "replicated"
 
 
 def test_table2_shows_one_row_per_gradient_when_one_diverged(tmp_path):

@@ -197,11 +197,14 @@ def test_claim1_is_a_benchmark_and_absent_studies_are_inconclusive():
                                  and r["statistic"].endswith("(study not run at this scale)") for r in claims[c])
 
 
+FIVE_WT, FIVE_DEQ = [0.9, 0.92, 0.94, 0.91, 0.93], [0.8, 0.82, 0.84, 0.81, 0.83]
+
+
 def test_claim2a_value_and_sign():
-    a = _claims(wt_vs_deq([0.9, 0.92, 0.94], [0.8, 0.82, 0.84]))[2][0]
+    a = _claims(wt_vs_deq(FIVE_WT, FIVE_DEQ))[2][0]
     assert a["statistic"].startswith("(a)") and a["value"] == pytest.approx(0.1)
     assert a["verdict"] == "replicated" and a["ci_low"] > 0
-    flipped = _claims(wt_vs_deq([0.8, 0.82, 0.84], [0.9, 0.92, 0.94]))[2][0]
+    flipped = _claims(wt_vs_deq(FIVE_DEQ, FIVE_WT))[2][0]
     assert flipped["value"] == pytest.approx(-0.1) and flipped["verdict"] == "not replicated"
 
 
@@ -220,15 +223,15 @@ def test_claim2_efficiency_ratios():
     assert "fig_memory_vs_depth" in d["statistic"]
 
 
-def test_fewer_than_three_runs_give_no_ci():
-    a = _claims(wt_vs_deq([0.9, 0.92, 0.94], [0.81, 0.83]))[2][0]
-    assert a["value"] == pytest.approx(0.1)
-    assert math.isnan(a["ci_low"]) and math.isnan(a["ci_high"]) and a["verdict"] == "inconclusive"
+def test_fewer_runs_than_the_minimum_give_too_few_models():
+    a = _claims(wt_vs_deq(FIVE_WT, FIVE_DEQ[:4]))[2][0]  # 4 DEQ runs: one short of MIN_PER_GROUP
+    assert a["value"] == pytest.approx(0.92 - 0.8175)
+    assert math.isnan(a["ci_low"]) and math.isnan(a["ci_high"]) and a["verdict"] == "too few models"
 
 
 def test_claim3_uses_the_matched_width_dense_wt():
     recs = []
-    for s in range(3):
+    for s in range(5):
         recs.append(record("wt", studies=["sparse_masks"], width=16, seed=s, acc=0.95))  # unmatched dense WT
         for d, distinct, shared, matched in ((0.25, 0.9, 0.85, 0.7), (0.5, 0.5, 0.6, 0.6)):
             recs.append(record("wt_masked_distinct", studies=["sparse_masks"], width=16, density=d, seed=s,
@@ -237,9 +240,9 @@ def test_claim3_uses_the_matched_width_dense_wt():
             recs.append(record("wt", studies=["sparse_masks"], width=int(16 * d), match_density=d, seed=s,
                                acc=matched))
     matched_row, shared_row = _claims(recs)[3]
-    assert matched_row["value"] == pytest.approx(0.91 - 0.7)  # d = 0.25, against the width-4 WT
+    assert matched_row["value"] == pytest.approx(0.92 - 0.7)  # d = 0.25, against the width-4 WT
     assert "d = 0.25" in matched_row["statistic"] and matched_row["verdict"] == "replicated"
-    assert shared_row["value"] == pytest.approx(0.91 - 0.85)
+    assert shared_row["value"] == pytest.approx(0.92 - 0.85)
 
 
 def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
@@ -303,7 +306,7 @@ def test_guideline_sentence_follows_the_numbers():
 
 def test_claim5_uses_the_hardest_split_and_the_last_iteration():
     recs = []
-    for s in range(3):
+    for s in range(5):
         for v, hard_max in (("wt", 0.6), ("deq_ift", 0.3)):
             curves = {"in_distribution": curve(0.9, 0.1), "bits16": curve(0.5, 0.5),
                       "bits24": curve(0.99, hard_max)}

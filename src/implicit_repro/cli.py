@@ -104,7 +104,7 @@ def _report_readme(args, papers: dict, records: list[dict]) -> None:
     by_paper = {p: [r for r in records if r["paper"] == p] for p in ran}
     card = scorecard_frame([row for p in ran for row in part(p, "claims").scorecard(by_paper[p])])
     write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
-    choices = "\n\n".join(part(p, "choices").choices_markdown(cfg).strip() for p in ran)
+    choices = "\n\n".join(part(p, "choices").choices_markdown(cfg, papers[p]).strip() for p in ran)
     outcome = {p: part(p, "claims").training_outcome_markdown(by_paper[p]) for p in ran}
     text = readme.render(papers, set(args.produced), card, args.scale, choices, outcome)
     write_text(args.out_stem + ".md", text)

@@ -9,7 +9,8 @@ The generic rules and the shared machinery take the paper as data and ask its pa
 - ``evaluate``: ``evaluate(spec, model_path, train_log_path, out_path)``, one job's metrics file;
 - ``items``: ``builder(item)``, the function that renders one item of the paper's spec;
 - ``claims``: ``scorecard(records)``, the rows of the replication scorecard;
-- ``choices``: ``choices_markdown(section)``, what the project chose where the paper is silent.
+- ``choices``: ``choices_markdown(config, facts)``, what the project chose where the paper is silent, beside
+  what its `config/papers.yaml` entry (``facts``) knows of the paper's setup.
 
 The ids of a paper's items, its claims and its reported numbers live in ``config/papers.yaml``;
 adding a paper adds its facts there, its section to the config and its package here, and edits no

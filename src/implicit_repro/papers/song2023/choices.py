@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from implicit_repro.data.digits import SKLEARN_TEST_FRACTION
 from implicit_repro.papers.song2023.grid import SEQUENCE_TASK, vision_task
-from implicit_repro.results.scorecard import MIN_MODELS
+from implicit_repro.results.scorecard import MIN_PER_GROUP
+from implicit_repro.papers.song2023.claims import MIN_PER_CELL
 
 DATASETS = {
     "digits": f"scikit-learn's bundled 8×8 digits (1,797 images; its fixed {1 - SKLEARN_TEST_FRACTION:.0%} / "
@@ -17,7 +18,8 @@ DATASETS = {
 }
 
 
-def choices_markdown(cfg: dict) -> str:
+def choices_markdown(cfg: dict, facts: dict) -> str:
+    """``facts``: the paper's entry of config/papers.yaml (nothing of its setup is known yet)."""
     s = cfg["song2023"]
     st, tr, deq = s["studies"], s["train"], s["deq"]
     aug = tr["augment"]
@@ -60,7 +62,8 @@ def choices_markdown(cfg: dict) -> str:
         f"seeded files), trained on {op['data']['train_bits']} bits at depth {op['depth']}, width {op['width']} "
         f"(masked: density {op['density']}), upward generalization to {op['data']['harder_bits']} bits with up to "
         f"{op['eval']['max_iters']} test-time iterations.",
-        f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2–5 compare groups of runs by bootstrap over "
-        f"runs (at least {MIN_MODELS} converged runs per group for a CI).",
+        f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2, 3 and 5 compare groups of runs by "
+        f"bootstrap over runs and give a verdict only with at least {MIN_PER_GROUP} runs in every group (else *too "
+        f"few models*); claim 4 resamples seeds within the design grid's cells, at least {MIN_PER_CELL} per cell.",
     ]
     return "\n".join(lines)

@@ -3,8 +3,8 @@ sample size and verdict, in the row shape of ``results.scorecard``.
 
 Only the abstract is known, so each statistic is this project's operationalization of a claim; its
 text says what is computed, on which task and study. CIs resample runs (seeds) within each group
-independently (``results.stats.bootstrap_ci``) and are given only when every group has at least
-``MIN_MODELS`` runs; a claim whose study did not run at this scale gets an inconclusive row.
+independently (``results.scorecard.judge``); a group below the engine's minimum gets "too few models"
+instead of a verdict, and a claim whose study did not run at this scale gets an inconclusive row.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import pandas as pd
 
 from implicit_repro.papers.song2023.grid import DEQ, SEQUENCE_TASK, STUDIES
 from implicit_repro.papers.song2023.items import GROUP, curve_rows, runs_frame, select, split_order
-from implicit_repro.results.scorecard import MIN_MODELS
-from implicit_repro.results.stats import bootstrap_ci, verdict
+from implicit_repro.results.scorecard import NO_CI, NOT_A_HYPOTHESIS, judge, row
 
 PAPER = "song2023"
 NOT_RUN = " (study not run at this scale)"
-NAN_CI = (float("nan"), float("nan"))
+INCONCLUSIVE = (*NO_CI, "inconclusive")
+# Claim 4 resamples seeds within each cell of the design grid; its basic bootstrap interval was
+# checked on null grids of 3 seeds per cell (tests/test_song2023_items.py), so 3 per cell suffice.
+MIN_PER_CELL = 3
 
 
 def song2023_scorecard(records: list[dict]) -> list[dict]:
@@ -31,22 +33,8 @@ def song2023_scorecard(records: list[dict]) -> list[dict]:
 scorecard = song2023_scorecard  # the name the generic report calls (``claims.scorecard``)
 
 
-def _row(claim: int, statistic: str, value: float, ci: tuple[float, float], n: int, task: str = "",
-         expected_sign: int = 1, verdict_text: str | None = None) -> dict:
-    return {"paper": PAPER, "claim": claim, "task": task, "statistic": statistic, "value": value,
-            "ci_low": ci[0], "ci_high": ci[1], "n": n,
-            "verdict": verdict_text or verdict(*ci, expected_sign)}
-
-
 def _not_run(claim: int, statistic: str) -> dict:
-    return _row(claim, statistic + NOT_RUN, float("nan"), NAN_CI, 0)
-
-
-def _ci(samples: tuple[np.ndarray, ...], statistic, basic: bool = False) -> tuple[float, float]:
-    """A bootstrap CI, or none when some group has fewer than MIN_MODELS runs."""
-    if min(len(s) for s in samples) < MIN_MODELS:
-        return NAN_CI
-    return bootstrap_ci(samples, statistic, basic=basic)
+    return row(PAPER, claim, "", statistic + NOT_RUN, float("nan"), INCONCLUSIVE, 0)
 
 
 def _mean_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,8 +51,9 @@ def _accuracies(ok: pd.DataFrame, mask: pd.Series) -> np.ndarray:
     return ok.loc[mask, "test_accuracy"].dropna().to_numpy(dtype=float)
 
 
-def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str, sign: int = 1) -> dict:
-    return _row(claim, text, statistic(a, b), _ci((a, b), statistic), len(a) + len(b), task, sign)
+def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str) -> dict:
+    """Group a against group b, the claim saying statistic(a, b) > 0."""
+    return row(PAPER, claim, task, text, statistic(a, b), judge((a, b), statistic), len(a) + len(b))
 
 
 # ---------------------------------------------------------------- claim 1: a benchmark
@@ -81,7 +70,7 @@ def _claim1(records: list[dict]) -> list[dict]:
         ok = int((r["status"] == "ok").sum())
         text = (BENCHMARK.format(v=r["variant"].nunique(), s=r["seed"].nunique())
                 + f" (study wt_vs_deq, {task}); value: converged runs, {ok} of {len(r)}")
-        rows.append(_row(1, text, float(ok), NAN_CI, len(r), task, verdict_text="not a hypothesis"))
+        rows.append(row(PAPER, 1, task, text, float(ok), (*NO_CI, NOT_A_HYPOTHESIS), len(r)))
     return rows
 
 
@@ -147,8 +136,8 @@ def _claim3(records: list[dict]) -> list[dict]:
         densities = sorted(d for d in ok.loc[ok["variant"] == "wt_masked_distinct", "density"].unique() if d < 1)
         d = next((d for d in densities if len(distinct(d)) and len(matched(d))), None)
         if d is None:
-            rows += [_row(3, f"{t} (study sparse_masks, {task}): no density < 1 with converged runs of both groups",
-                          float("nan"), NAN_CI, 0, task) for t in texts]
+            rows += [row(PAPER, 3, task, f"{t} (study sparse_masks, {task}): no density < 1 with converged runs of "
+                                         "both groups", float("nan"), INCONCLUSIVE, 0) for t in texts]
             continue
         widths = sorted(ok.loc[(ok["variant"] == "wt") & np.isclose(ok["match_density"], d), "width"].unique())
         where = f"study sparse_masks, {task}"
@@ -193,9 +182,10 @@ def _claim4(records: list[dict]) -> list[dict]:
         value = between_cell_variance(*cells.values())
         # Resampling seeds within cells adds back the seed noise the statistic removes, so the
         # percentile interval sits too high: the basic interval corrects that shift.
-        ci = _ci(tuple(cells.values()), between_cell_variance, basic=True) if len(cells) >= 2 else NAN_CI
-        rows.append(_row(4, f"{text}{detail}; {len(cells)} of {n_cells} cells converged (study design_guidelines, "
-                            f"{task})", value, ci, len(ok), task))
+        judged = (judge(tuple(cells.values()), between_cell_variance, minimum=MIN_PER_CELL, basic=True)
+                  if len(cells) >= 2 else INCONCLUSIVE)
+        rows.append(row(PAPER, 4, task, f"{text}{detail}; {len(cells)} of {n_cells} cells converged (study "
+                                        f"design_guidelines, {task})", value, judged, len(ok)))
     return rows
 
 

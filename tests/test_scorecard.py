@@ -1,0 +1,219 @@
+"""The scorecard's statistics on hand-made metrics whose answers are known. Each test is built so that
+a plausible wrong implementation fails it: a sign flipped, a wrong iteration read, a filter dropped, a
+wrong resampling unit, a 90% instead of a 95% interval, a verdict boundary moved."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT
+from test_items import MAX, ORDER, TRAIN, make_record
+from implicit_repro.papers import known, part
+from implicit_repro.papers.anil2022 import claims
+from implicit_repro.results.collect import load_records
+from implicit_repro.results.reported import PROVENANCES
+from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP, TOO_FEW, VERDICTS, judge
+from implicit_repro.results.stats import bootstrap_ci, point_biserial, spearman, verdict
+
+HARD = ORDER[-1]
+PAPERS = yaml.safe_load((ROOT / "config/papers.yaml").read_text())
+
+
+def curve(at_train: float, at_max: float) -> list[float]:
+    """An accuracy curve over 1..MAX iterations: `at_train` up to the training budget, then `at_max`."""
+    return [at_train] * TRAIN + [at_max] * (MAX - TRAIN)
+
+
+def rows_of(records, claim):
+    return [r for r in claims.scorecard(records) if r["claim"] == claim]
+
+
+# --- the verdict rule and the interval -----------------------------------------------------------
+
+def test_a_ci_that_touches_zero_is_inconclusive():
+    assert verdict(0.0, 0.4) == "inconclusive"  # `>=` instead of `>` would call this replicated
+    assert verdict(-0.4, 0.0) == "inconclusive"
+    assert verdict(0.0, 0.4, expected_sign=-1) == "inconclusive"
+    assert verdict(1e-9, 0.4) == "replicated" and verdict(-0.4, -1e-9) == "not replicated"
+
+
+def test_the_interval_is_95_percent():
+    """The percentile CI of a mean of n normal draws is about mean ± 1.96 σ/√n (a 90% one: ± 1.645)."""
+    sample = np.random.default_rng(1).normal(0.0, 1.0, 400)
+    low, high = bootstrap_ci((sample,), np.mean)
+    half = (high - low) / 2 / (sample.std() / np.sqrt(len(sample)))
+    assert 1.85 < half < 2.07, half
+
+
+def test_judge_says_too_few_models_below_the_minimum_and_judges_from_it():
+    group = np.linspace(0.5, 0.6, MIN_PER_GROUP)
+    assert judge((group[:-1],), np.mean)[2] == TOO_FEW
+    assert judge((group,), np.mean)[2] == "replicated"
+    assert judge((-group,), np.mean)[2] == "not replicated"
+    pairs = np.column_stack([np.arange(MIN_FOR_CORRELATION - 1), np.arange(MIN_FOR_CORRELATION - 1)])
+    assert judge((pairs,), lambda p: spearman(p[:, 0], p[:, 1]), minimum=MIN_FOR_CORRELATION)[2] == TOO_FEW
+    assert set(VERDICTS) >= {"replicated", "not replicated", "inconclusive", TOO_FEW}
+
+
+def test_correlations_on_known_data():
+    assert spearman(np.array([1, 2, 3, 4.0]), np.array([10, 20, 30, 1000.0])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 2, 3, 4.0]), np.array([4, 3, 2, 1.0])) == pytest.approx(-1.0)
+    # AA 1 when correct, 0 when wrong: a perfect point-biserial correlation; reversed: -1
+    pairs = np.array([[1, 1], [1, 1], [0, 0], [0, 0]], dtype=float)
+    assert point_biserial(pairs) == pytest.approx(1.0)
+    assert point_biserial(pairs[:, ::-1] * [1, 1] + [[0, 0]] * 4) == pytest.approx(1.0)
+    assert point_biserial(np.column_stack([1 - pairs[:, 0], pairs[:, 1]])) == pytest.approx(-1.0)
+
+
+# --- claim 1: the gain from more test-time iterations --------------------------------------------
+
+def test_claim1_is_the_gain_from_the_training_budget_to_the_largest():
+    records = [make_record(seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: curve(0.2, 0.5 + 0.01 * s)})
+               for s in range(MIN_PER_GROUP)]
+    (row,) = rows_of(records, 1)
+    assert row["value"] == pytest.approx(0.32)  # mean of 0.30..0.34: a reversed sign gives -0.32
+    assert row["verdict"] == "replicated" and row["n"] == MIN_PER_GROUP and HARD in row["statistic"]
+    worse = [make_record(seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: curve(0.5 + 0.01 * s, 0.2)})
+             for s in range(MIN_PER_GROUP)]
+    assert rows_of(worse, 1)[0]["verdict"] == "not replicated"
+
+
+# --- claim 2: AA against accuracy across models, at the largest budget ---------------------------
+
+def test_claim2_reads_accuracy_at_the_largest_budget():
+    """AA rises with accuracy at the largest budget and falls with accuracy at the training budget."""
+    n = MIN_FOR_CORRELATION
+    records = [make_record(seed=s, aa={**dict.fromkeys(ORDER, 0.5), HARD: s / n},
+                           accuracy={**dict.fromkeys(ORDER, 0.9), HARD: curve(1 - s / n, s / n)})
+               for s in range(n)]
+    (row,) = rows_of(records, 2)
+    assert row["value"] == pytest.approx(1.0)  # at the training budget it would be -1
+    assert row["verdict"] == "replicated"
+    assert rows_of(records[:-1], 2)[0]["verdict"] == TOO_FEW
+
+
+# --- claim 3: interventions against the zero-init baseline ---------------------------------------
+
+def hard_accuracy(intervention, seed, acc):
+    return make_record(intervention=intervention, seed=seed,
+                       accuracy={**dict.fromkeys(ORDER, 0.9), HARD: acc + 0.005 * seed})
+
+
+def test_claim3_promoting_must_raise_and_penalizing_must_lower_accuracy():
+    records = [hard_accuracy(i, s, acc) for i, acc in (("baseline", 0.5), ("mixed_init", 0.8),
+                                                       ("anti_alignment", 0.2))
+               for s in range(MIN_PER_GROUP)]
+    promote, penalize = rows_of(records, 3)
+    assert "promote" in promote["statistic"] and promote["value"] == pytest.approx(0.3)
+    assert promote["verdict"] == "replicated"
+    assert "penalize" in penalize["statistic"] and penalize["value"] == pytest.approx(-0.3)
+    assert penalize["verdict"] == "replicated"  # lower than the baseline is what the claim says
+    raised = [hard_accuracy(i, s, acc) for i, acc in (("baseline", 0.5), ("anti_alignment", 0.8))
+              for s in range(MIN_PER_GROUP)]
+    assert rows_of(raised, 3)[0]["verdict"] == "not replicated"
+
+
+# --- claim 4: per example, within models ---------------------------------------------------------
+
+def model_examples(seed, aa_shift, learned=True, sign=1):
+    """A model with 10 correct and 10 wrong harder examples whose AA is `aa_shift` plus +-0.05 by
+    correctness (sign 1: higher AA when correct), and ~0 correlation structure otherwise."""
+    correct = [True] * 10 + [False] * 10
+    aa = [aa_shift + sign * (0.05 if c else -0.05) + 0.001 * k for k, c in enumerate(correct)]
+    in_dist = curve(0.95, 0.95) if learned else curve(0.3, 0.95)  # not learned: good only past the budget
+    return make_record(seed=seed, accuracy={**dict.fromkeys(ORDER, 0.5), "in_distribution": in_dist},
+                       examples={**dict.fromkeys(ORDER, None), HARD: (aa, correct)})
+
+
+def test_claim4_is_within_models_where_pooling_says_the_opposite():
+    """Within every model, correct examples have the higher AA; but models with more correct answers
+    have lower AA overall, so examples pooled across models correlate negatively."""
+    records = []
+    for s in range(6):
+        rec = model_examples(s, aa_shift=1.0 - 0.15 * s)
+        n_right = 4 + 2 * s  # more correct answers in the models with lower AA
+        rec["splits"][HARD]["correct_at_aa_iters"] = [k < n_right for k in range(20)]
+        aa = rec["splits"][HARD]["aa_per_example"]
+        rec["splits"][HARD]["aa_per_example"] = [a - 0.05 + (0.1 if k < n_right else 0.0) for k, a in
+                                                 enumerate(aa)]
+        records.append(rec)
+    (row,) = rows_of(records, 4)
+    assert row["value"] > 0.5 and row["verdict"] == "replicated" and row["n"] == 6
+    pooled = np.array([(a, c) for r in records for a, c in zip(r["splits"][HARD]["aa_per_example"],
+                                                               r["splits"][HARD]["correct_at_aa_iters"])], float)
+    assert point_biserial(pooled) < 0  # what the old, pooled statistic would have scored
+
+
+def test_claim4_uses_only_the_models_that_learned_the_task():
+    learned = [model_examples(s, 0.5, learned=True) for s in range(MIN_PER_GROUP)]
+    contrary = [model_examples(10 + s, 0.5, learned=False, sign=-1) for s in range(3 * MIN_PER_GROUP)]
+    (row,) = rows_of(learned + contrary, 4)
+    assert row["verdict"] == "replicated" and row["n"] == MIN_PER_GROUP
+    assert f"{MIN_PER_GROUP} of {MIN_PER_GROUP}" in row["statistic"]
+    assert rows_of(learned[:-1] + contrary, 4)[0]["verdict"] == TOO_FEW
+
+
+def test_learned_means_in_distribution_accuracy_at_the_training_budget():
+    records = [model_examples(0, 0.5, learned=True), model_examples(1, 0.5, learned=False)]
+    from implicit_repro.results.collect import summary_frame
+
+    learned = claims.learned_models(summary_frame(records))
+    assert learned["seed"].tolist() == [0]
+    outcome = claims.training_outcome(records).iloc[0]
+    assert outcome["learned"] == 1 and outcome["models"] == 2
+
+
+# --- from the metrics files to the verdict -------------------------------------------------------
+
+def test_a_changed_metrics_file_changes_the_verdict(tmp_path):
+    records = [hard_accuracy(i, s, acc) for i, acc in (("baseline", 0.5), ("mixed_init", 0.8))
+               for s in range(MIN_PER_GROUP)]
+    paths = []
+    for k, r in enumerate(records):
+        paths.append(tmp_path / f"m{k}.json")
+        paths[-1].write_text(json.dumps(r))
+
+    def claim3_verdict():
+        return rows_of(load_records([str(p) for p in paths]), 3)[0]["verdict"]
+
+    assert claim3_verdict() == "replicated"
+    for p in paths[MIN_PER_GROUP:]:  # the mixed_init models now do worse than the baseline
+        r = json.loads(p.read_text())
+        r["splits"][HARD]["accuracy"] = [0.1] * MAX
+        p.write_text(json.dumps(r))
+    assert claim3_verdict() == "not replicated"
+
+
+# --- coverage and provenance ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("paper", known())
+def test_the_scorecard_has_a_row_for_every_claim_even_with_no_run(paper):
+    rows = part(paper, "claims").scorecard([])
+    if paper == "anil2022":  # its rows are per task; with no task evaluated there are none yet,
+        # and paper_results/README.md says "not yet computed" for each claim
+        assert rows == []
+        return
+    assert {r["claim"] for r in rows} == set(PAPERS[paper]["claims"])
+    assert all(r["verdict"] in VERDICTS for r in rows)
+
+
+def test_the_committed_scorecard_scores_every_claim_of_both_papers():
+    import pandas as pd
+
+    card = pd.read_csv(ROOT / "paper_results/scorecard.csv")
+    for paper in known():
+        assert set(card.loc[card["paper"] == paper, "claim"]) == set(PAPERS[paper]["claims"]), paper
+    assert set(card["verdict"]) <= set(VERDICTS)
+
+
+def test_every_paper_fact_has_a_provenance():
+    for paper, facts in PAPERS.items():
+        cells = [c for item in facts.get("reported", {}).values() for c in item]
+        cells += [f for task in facts.get("setup", {}).values() for f in task.values()]
+        for cell in cells:
+            assert cell.get("provenance") in PROVENANCES, (paper, cell)
+            assert "value" in cell
+        for task in facts.get("setup", {}).values():
+            assert all(f.get("source") for f in task.values()), (paper, task)
