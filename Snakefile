@@ -13,6 +13,10 @@ include: "workflow/rules/config.smk"
 configfile: CONFIG_FILE
 
 
+# `snakemake --report report.html`: this text first, then the scorecard and every item, captioned.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -3,6 +3,7 @@ a plausible wrong implementation fails it: a sign flipped, a wrong iteration rea
 wrong resampling unit, a 90% instead of a 95% interval, a verdict boundary moved."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -217,3 +218,21 @@ def test_every_paper_fact_has_a_provenance():
             assert "value" in cell
         for task in facts.get("setup", {}).values():
             assert all(f.get("source") for f in task.values()), (paper, task)
+
+
+# --- the top-level README's summary --------------------------------------------------------------
+
+def test_the_readme_summary_is_the_one_the_pipeline_generated_from_the_committed_scorecard():
+    import pandas as pd
+
+    from implicit_repro.results.readme import SUMMARY_END, SUMMARY_START, splice_summary, summary_markdown
+
+    committed = (ROOT / "paper_results/scorecard_summary.md").read_text()
+    card = pd.read_csv(ROOT / "paper_results/scorecard.csv", keep_default_na=False, na_values=[""])
+    scale = re.search(r"Scale \*\*(\w+)\*\*", committed).group(1)
+    assert summary_markdown(PAPERS, card, scale) == committed
+    readme = (ROOT / "README.md").read_text()
+    assert splice_summary(readme, committed) == readme  # README.md holds exactly that summary
+    with pytest.raises(Exception, match="README.md"):
+        splice_summary(readme.replace(SUMMARY_END, ""), committed)
+    assert readme.index(SUMMARY_START) < readme.index(SUMMARY_END)

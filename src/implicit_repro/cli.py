@@ -108,6 +108,20 @@ def _report_readme(args, papers: dict, records: list[dict]) -> None:
     outcome = {p: part(p, "claims").training_outcome_markdown(by_paper[p]) for p in ran}
     text = readme.render(papers, set(args.produced), card, args.scale, choices, outcome)
     write_text(args.out_stem + ".md", text)
+    write_text(Path(args.out_stem).with_name("scorecard_summary.md"), readme.summary_markdown(papers, card, args.scale))
+
+
+def cmd_sync_readme(args) -> None:
+    """Copy the pipeline's scorecard summary into the top-level README, between its markers."""
+    from implicit_repro.io import write_text
+    from implicit_repro.results.readme import splice_summary
+
+    try:
+        summary, text = Path(args.summary).read_text(), Path(args.readme).read_text()
+    except OSError as exc:
+        raise ReproError(f"{exc.filename}: cannot read it ({exc.strerror}). Run `snakemake --cores 2` first to "
+                         "generate paper_results/scorecard_summary.md.") from None
+    write_text(args.readme, splice_summary(text, summary, args.readme))
 
 
 def _device(name: str) -> str:
@@ -171,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--produced", nargs="*", default=[], help="paper/item ids produced (readme)")
     r.add_argument("--config", default="{}", help="resolved config as JSON (readme)")
     r.set_defaults(func=cmd_report)
+
+    sr = sub.add_parser("sync-readme", help="copy paper_results/scorecard_summary.md into README.md's summary block")
+    sr.add_argument("--summary", default="paper_results/scorecard_summary.md")
+    sr.add_argument("--readme", default="README.md")
+    sr.set_defaults(func=cmd_sync_readme)
     return p
 
 

@@ -99,4 +99,42 @@ def all_items():
 
 
 def report_outputs():
-    return ["paper_results/README.md", "paper_results/scorecard.csv"]
+    return ["paper_results/README.md", "paper_results/scorecard.csv", "paper_results/scorecard_summary.md"]
+
+
+# --- the HTML report (`snakemake --report report.html`): categories and captions ------------------
+SCORECARD_CATEGORY = "1. Scorecard"
+
+
+def item_category(w):
+    """Papers in the order of config/papers.yaml, after the scorecard."""
+    k = list(PAPER_FACTS).index(w.paper) + 2
+    return f"{k}. {w.paper}: {PAPER_FACTS[w.paper]['title']}"
+
+
+def item_subcategory(w):
+    claim = PAPER_FACTS[w.paper]["items"][w.item]["claims"][0]
+    return f"claim {claim}: {PAPER_FACTS[w.paper]['claims'][claim]}"
+
+
+def item_caption(w):
+    """What the item shows, the claims it bears on, the scale, where its reported numbers come from
+    and where the choices behind it are written (RST: rendered by the report)."""
+    facts = PAPER_FACTS[w.paper]
+    meta = facts["items"][w.item]
+    claims = "; ".join(f"claim {c}, \"{facts['claims'][c]}\"" for c in meta["claims"])
+    cells = facts.get("reported", {}).get(w.item, [])
+    provenance = sorted({c["provenance"] for c in cells})
+    reported = (f"its reported column holds {len(cells)} number(s) of the paper, provenance "
+                f"{', '.join(provenance)} (config/papers.yaml)." if cells else
+                "no number of the paper is known for it, so its reported column is empty (provenance unknown).")
+    ours = " This item is OUR ADDITION, not one of the paper's." if meta.get("ours") else ""
+    return (f"**{w.paper}** ``{w.item}`` ({meta['kind']}): {meta['what']}.{ours} Bears on {claims}. Scale: "
+            f"**{SCALE}**; {reported} Where the paper is silent, this project's choices (values in force) are "
+            f"listed under \"Choices where the papers are silent\" in paper_results/README.md (category "
+            f"\"{SCORECARD_CATEGORY}\"). The table's or figure's own caption (in its .md file or title) says "
+            "how each number is computed.")
+
+
+def item_labels(w):
+    return {"paper": w.paper, "item": w.item, "scale": SCALE}

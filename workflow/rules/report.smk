@@ -8,13 +8,15 @@ rule table:
         train_logs=lambda w: item_train_logs(w.paper, w.item),
         papers=PAPERS_FILE,
     output:
-        "paper_results/{paper}/{item}.csv",
+        report("paper_results/{paper}/{item}.csv", caption="../report/item.rst", category=item_category,
+               subcategory=item_subcategory, labels=item_labels),
         "paper_results/{paper}/{item}.md",
         "paper_results/{paper}/{item}.tex",
     wildcard_constraints:
         item="table[a-z0-9_]*",
     params:
         scale=SCALE,
+        caption=item_caption,
     log:
         "logs/report/{paper}/{item}.log",
     benchmark:
@@ -37,12 +39,14 @@ rule figure:
         train_logs=lambda w: item_train_logs(w.paper, w.item),
         papers=PAPERS_FILE,
     output:
-        "figures/{paper}/{item}.png",
+        report("figures/{paper}/{item}.png", caption="../report/item.rst", category=item_category,
+               subcategory=item_subcategory, labels=item_labels),
         "figures/{paper}/{item}.pdf",
     wildcard_constraints:
         item="fig_[a-z0-9_]+",
     params:
         scale=SCALE,
+        caption=item_caption,
     log:
         "logs/report/{paper}/{item}.log",
     benchmark:
@@ -66,8 +70,11 @@ rule readme:
         train_logs=[path for paper in PAPERS for path in item_train_logs(paper, None)],
         papers=PAPERS_FILE,
     output:
-        readme="paper_results/README.md",
-        scorecard="paper_results/scorecard.csv",
+        readme=report("paper_results/README.md", caption="../report/readme.rst", category=SCORECARD_CATEGORY,
+                      labels={"file": "README.md (index, scorecard, choices)"}),
+        scorecard=report("paper_results/scorecard.csv", caption="../report/scorecard.rst",
+                         category=SCORECARD_CATEGORY, labels={"file": "scorecard.csv"}),
+        summary="paper_results/scorecard_summary.md",
     params:
         scale=SCALE,
         produced=[f"{paper}/{item}" for paper, item in all_items()],

@@ -13,7 +13,7 @@ import pandas as pd
 
 from implicit_repro.results.stats import bootstrap_ci, verdict
 
-COLUMNS = ["paper", "claim", "task", "statistic", "value", "ci_low", "ci_high", "n", "verdict"]
+COLUMNS = ["paper", "claim", "task", "part", "statistic", "value", "ci_low", "ci_high", "n", "verdict"]
 TOO_FEW = "too few models"
 NOT_A_HYPOTHESIS = "not a hypothesis"
 VERDICTS = ("replicated", "not replicated", "inconclusive", TOO_FEW, NOT_A_HYPOTHESIS)
@@ -40,9 +40,10 @@ def judge(samples: tuple[np.ndarray, ...], statistic: Callable[..., float], expe
 
 
 def row(paper: str, claim: int, task: str, statistic: str, value: float,
-        judged: tuple[float, float, str], n: int) -> dict:
+        judged: tuple[float, float, str], n: int, part: str = "") -> dict:
+    """``part``: a short name for one of several rows of a claim on one task ("(a) effectiveness")."""
     low, high, text = judged
-    return {"paper": paper, "claim": claim, "task": task, "statistic": statistic, "value": value,
+    return {"paper": paper, "claim": claim, "task": task, "part": part, "statistic": statistic, "value": value,
             "ci_low": low, "ci_high": high, "n": n, "verdict": text}
 
 

@@ -78,7 +78,7 @@ def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
         rows.append(row(PAPER, 3, task, f"mean accuracy on {split} (largest budget) of interventions that {kind} "
                                         f"path independence minus the zero-init baseline ({'> 0' if sign > 0 else '< 0'}"
                                         " replicates)", diff(group, base),
-                        judge((group, base), diff, expected_sign=sign), len(group) + len(base)))
+                        judge((group, base), diff, expected_sign=sign), len(group) + len(base), part=kind))
     return rows
 
 

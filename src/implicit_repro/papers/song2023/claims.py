@@ -33,8 +33,8 @@ def song2023_scorecard(records: list[dict]) -> list[dict]:
 scorecard = song2023_scorecard  # the name the generic report calls (``claims.scorecard``)
 
 
-def _not_run(claim: int, statistic: str) -> dict:
-    return row(PAPER, claim, "", statistic + NOT_RUN, float("nan"), INCONCLUSIVE, 0)
+def _not_run(claim: int, statistic: str, part: str = "") -> dict:
+    return row(PAPER, claim, "", statistic + NOT_RUN, float("nan"), INCONCLUSIVE, 0, part)
 
 
 def _mean_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,9 +51,9 @@ def _accuracies(ok: pd.DataFrame, mask: pd.Series) -> np.ndarray:
     return ok.loc[mask, "test_accuracy"].dropna().to_numpy(dtype=float)
 
 
-def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str) -> dict:
+def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str, part: str = "") -> dict:
     """Group a against group b, the claim saying statistic(a, b) > 0."""
-    return row(PAPER, claim, task, text, statistic(a, b), judge((a, b), statistic), len(a) + len(b))
+    return row(PAPER, claim, task, text, statistic(a, b), judge((a, b), statistic), len(a) + len(b), part)
 
 
 # ---------------------------------------------------------------- claim 1: a benchmark
@@ -82,21 +82,21 @@ CLAIM2 = ("(a) effectiveness", "(b) stability", "(c) efficiency in time", "(d) e
 def _claim2(records: list[dict]) -> list[dict]:
     runs = runs_frame(select(records, "wt_vs_deq"))
     if runs.empty:
-        return [_not_run(2, f"{name}: WT vs DEQ variants (study wt_vs_deq)") for name in CLAIM2]
+        return [_not_run(2, f"{name}: WT vs DEQ variants (study wt_vs_deq)", name) for name in CLAIM2]
     rows = []
     for task, r in runs.groupby("task", sort=True):
         where = f"study wt_vs_deq, {task}"
         ok = r[r["status"] == "ok"]
         rows.append(_compare(2, f"{CLAIM2[0]}: mean test accuracy of wt minus that of deq_ift over converged runs "
                                 f"({where})", _accuracies(ok, ok["variant"] == "wt"),
-                             _accuracies(ok, ok["variant"] == "deq_ift"), _mean_diff, task))
+                             _accuracies(ok, ok["variant"] == "deq_ift"), _mean_diff, task, CLAIM2[0]))
         deq = r[r["variant"].isin(DEQ)]
         wt = r[r["variant"] == "wt"]
         deq_div, wt_div = (deq["status"] != "ok").to_numpy(float), (wt["status"] != "ok").to_numpy(float)
         rows.append(_compare(2, f"{CLAIM2[1]}: fraction of runs that diverged, the DEQ variants pooled "
                                 f"({', '.join(v for v in DEQ if v in set(deq['variant']))}: {int(deq_div.sum())}/"
                                 f"{len(deq_div)}) minus wt ({int(wt_div.sum())}/{len(wt_div)}); all runs ({where})",
-                             deq_div, wt_div, _mean_diff, task))
+                             deq_div, wt_div, _mean_diff, task, CLAIM2[1]))
         for name, column, what, note in (
                 (CLAIM2[2], "seconds_per_epoch", "training seconds per epoch", ""),
                 (CLAIM2[3], "memory_mib", "peak training memory",
@@ -109,7 +109,8 @@ def _claim2(records: list[dict]) -> list[dict]:
                                 if isinstance(m, str)})
                 measure = f", measured as {' and '.join(kinds) or 'nothing'}"
             rows.append(_compare(2, f"{name}: log of the mean {what} of deq_ift over that of wt (> 0: wt cheaper; "
-                                    f"every run that measured it{measure}{note}) ({where})", a, b, _log_ratio, task))
+                                    f"every run that measured it{measure}{note}) ({where})", a, b, _log_ratio, task,
+                                 name))
     return rows
 
 
@@ -122,11 +123,12 @@ def _at(ok: pd.DataFrame, variant: str, column: str, d: float) -> np.ndarray:
 
 def _claim3(records: list[dict]) -> list[dict]:
     runs = runs_frame(select(records, "sparse_masks"))
+    parts = ("distinct masks vs matched dense", "distinct vs shared masks")
     texts = ("accuracy of wt_masked_distinct at density d minus the dense wt whose width matches its active "
              "parameters (match_density = d), smallest d < 1 with converged runs of both",
              "accuracy of wt_masked_distinct minus wt_masked_shared at that density d")
     if runs.empty:
-        return [_not_run(3, f"{t} (study sparse_masks)") for t in texts]
+        return [_not_run(3, f"{t} (study sparse_masks)", p) for t, p in zip(texts, parts)]
     rows = []
     for task, r in runs.groupby("task", sort=True):
         ok = r[r["status"] == "ok"]
@@ -137,13 +139,13 @@ def _claim3(records: list[dict]) -> list[dict]:
         d = next((d for d in densities if len(distinct(d)) and len(matched(d))), None)
         if d is None:
             rows += [row(PAPER, 3, task, f"{t} (study sparse_masks, {task}): no density < 1 with converged runs of "
-                                         "both groups", float("nan"), INCONCLUSIVE, 0) for t in texts]
+                                         "both groups", float("nan"), INCONCLUSIVE, 0, p) for t, p in zip(texts, parts)]
             continue
         widths = sorted(ok.loc[(ok["variant"] == "wt") & np.isclose(ok["match_density"], d), "width"].unique())
         where = f"study sparse_masks, {task}"
         rows.append(_compare(3, f"{texts[0]}: d = {d:g}, matched width {', '.join(map(str, widths))} ({where})",
-                             distinct(d), matched(d), _mean_diff, task))
-        rows.append(_compare(3, f"{texts[1]} = {d:g} ({where})", distinct(d), shared(d), _mean_diff, task))
+                             distinct(d), matched(d), _mean_diff, task, parts[0]))
+        rows.append(_compare(3, f"{texts[1]} = {d:g} ({where})", distinct(d), shared(d), _mean_diff, task, parts[1]))
     return rows
 
 
