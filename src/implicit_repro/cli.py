@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from implicit_repro import numerics
 from implicit_repro.errors import ReproError
 from implicit_repro.specs import EVAL_KEYS, FIX, TRAIN_KEYS, parse_json, require
 
@@ -25,6 +26,7 @@ def _threads(n: int) -> None:
     # Exactly the rule's `threads`, so `--cores` bounds the machine's load.
     torch.set_num_threads(n)
     torch.set_num_interop_threads(1)
+    numerics.apply_mode()
 
 
 def cmd_download_mnist(args) -> None:

@@ -1,7 +1,8 @@
 """An evaluation job, whatever the paper: which model, which training log, where its metrics go.
 
-The metrics a job writes are the paper's own (``papers/<paper>/evaluate.py``); this module only
-dispatches to it, so the command line and the rule are the same for every paper."""
+The metrics a job writes are the paper's own (``papers/<paper>/evaluate.py``); this module
+dispatches to it and writes them, with what decided their numerics (``numerics.record``) at training
+and at evaluation, so the command line and the rule are the same for every paper."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ class EvalJob:
 
 def evaluate(job: EvalJob) -> dict:
     """Write the metrics file of ``job`` with the evaluation of ``job.spec['paper']``."""
+    from implicit_repro import numerics
+    from implicit_repro.checkpoint import load_checkpoint
+    from implicit_repro.io import finite_or_none, write_json
     from implicit_repro.papers import part
 
-    return part(job.spec["paper"], "evaluate").evaluate(job)
+    result = part(job.spec["paper"], "evaluate").evaluate(job)
+    # (A checkpoint written before the record existed has none: null, not a guess.)
+    trained = load_checkpoint(job.model_path).get("numerics")
+    result = finite_or_none({**result, "numerics": {"train": trained, "evaluate": numerics.record("cpu")}})
+    write_json(job.out_path, result)
+    return result

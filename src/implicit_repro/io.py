@@ -23,6 +23,12 @@ from implicit_repro.errors import ReproError
 SCALE_ENV = "IMPLICIT_REPRO_SCALE"  # set by the rules: the scale of the run a job belongs to
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it: set it, then put it back
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
@@ -31,6 +37,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp creates the file 0600; give it the mode a plain open() would, so that a team's shared
+    # results folder (umask 002) stays readable and writable by the group.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, path)

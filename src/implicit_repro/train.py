@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from implicit_repro import numerics
 from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point, jacobian_penalty
@@ -148,6 +149,7 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
 
     save_checkpoint(job.model_path, {
         "model": model.state_dict(), "status": status, "spec": spec, "epochs_completed": len(history),
+        "numerics": numerics.record(device),  # of the process that finished the training
     })
     write_jsonl(job.log_path, history)
     job.resume_path.unlink(missing_ok=True)

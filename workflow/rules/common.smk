@@ -3,12 +3,10 @@
 # names a paper: adding one adds its config section, its entry in config/papers.yaml and its package.
 import json
 
-# (The prefix is formatted like a shell command, hence the doubled braces.)
-shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg IMPLICIT_REPRO_SCALE=%s; "
-             % (SRC, config.get("scale", "small")))
 ENV = "../envs/implicit_repro.yaml"
 
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
+from implicit_repro.numerics import shell_exports
 from implicit_repro.papers import known, part
 
 try:
@@ -18,6 +16,11 @@ except ConfigError as exc:
     stop_on_bad_config(exc)
 
 SCALE = CFG["scale"]
+# Every job's environment: the package, a headless plotting backend, the run's scale and numerics
+# mode (numerics.py: in portable mode, the CPU code paths torch reads when it loads). The prefix is
+# formatted like a shell command, hence the doubled braces.
+shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg IMPLICIT_REPRO_SCALE=%s; %s"
+             % (SRC, SCALE, shell_exports(CFG["numerics"])))
 RES = CFG["resources"]
 PAPERS_FILE = "config/papers.yaml"
 try:
@@ -43,6 +46,13 @@ wildcard_constraints:
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+def job_spec(spec):
+    """A job's spec, naming the numerics mode when it is not the default: switching to `portable`
+    then reruns every training and evaluation (their results differ), while the native runs keep
+    their spec, and so their outputs."""
+    return spec if CFG["numerics"] == "native" else {**spec, "numerics": CFG["numerics"]}
 
 
 def run_of(w):

@@ -9,7 +9,7 @@ rule evaluate:
     output:
         "results/{paper}/{task}/{run}/seed{seed}/metrics.json",
     params:
-        spec=lambda w: as_json(run_of(w).eval_spec),
+        spec=lambda w: as_json(job_spec(run_of(w).eval_spec)),
     log:
         "logs/evaluate/{paper}/{task}/{run}/seed{seed}.log",
     benchmark:

@@ -8,7 +8,7 @@ rule train:
         model="checkpoints/{paper}/{task}/{run}/seed{seed}/model.pt",
         log="checkpoints/{paper}/{task}/{run}/seed{seed}/train_log.jsonl",
     params:
-        spec=lambda w: as_json(run_of(w).train_spec),
+        spec=lambda w: as_json(job_spec(run_of(w).train_spec)),
         device=CFG["device"],
     log:
         "logs/train/{paper}/{task}/{run}/seed{seed}.log",

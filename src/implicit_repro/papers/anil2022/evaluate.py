@@ -9,7 +9,6 @@ import torch
 from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
-from implicit_repro.io import finite_or_none, write_json
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
 from implicit_repro.seeding import generator
 from implicit_repro.specs import require
@@ -50,8 +49,7 @@ def evaluate(job: EvalJob) -> dict:
         "split_order": [name for name, _ in spec["splits"]], "splits": {},
     }
     if ckpt["status"] != "ok":
-        write_json(job.out_path, result)  # a diverged run is a result: recorded, not evaluated
-        return result
+        return result  # a diverged run is a result: recorded, not evaluated
     model = make_model(spec)
     load_weights(model, ckpt["model"], job.model_path)
     model.eval()
@@ -68,7 +66,6 @@ def evaluate(job: EvalJob) -> dict:
         }
         if split == IN_DISTRIBUTION and cfg["attack_examples"] > 0:
             result["splits"][split]["attack"] = _attack(model, task, x, y, cfg, spec)
-    write_json(job.out_path, finite_or_none(result))
     return result
 
 

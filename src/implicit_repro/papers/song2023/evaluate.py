@@ -18,7 +18,7 @@ from implicit_repro.checkpoint import load_checkpoint, load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.evaluation import EvalJob
-from implicit_repro.io import finite_or_none, read_jsonl, write_json
+from implicit_repro.io import read_jsonl
 from implicit_repro.papers.song2023.models import count_parameters
 from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
@@ -61,7 +61,6 @@ def evaluate(job: EvalJob) -> dict:
                 result["test_accuracy"] = _accuracy(model, task, x, y, spec)
         if spec["task"] == "prefix_sums":
             result["test_accuracy"] = result["curves"][IN_DISTRIBUTION][spec["train"]["iters"] - 1]
-    write_json(job.out_path, finite_or_none(result))
     return result
 
 
