@@ -46,15 +46,32 @@ def test_two_attractors_are_path_dependent(inputs):
     assert off.mean() < 0.3
 
 
-def test_all_pairs_matrix_indexes_input_then_start(inputs):
-    """Row i, column j: input i restarted from the converged state of input j."""
-    def copy_start(z, x):
-        return z + 0 * x  # remembers its start forever
-    x = inputs[:3]
-    z0 = torch.stack([torch.full_like(x[0], float(i + 1)) for i in range(3)])
-    pairs = all_pairs_alignment(copy_start, x, z0, 5)
-    assert torch.allclose(pairs, torch.ones(3, 3))  # constant states are all parallel
-    signs = torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1) * torch.ones_like(x)
-    pairs = all_pairs_alignment(copy_start, x, signs, 5)
-    expected = torch.tensor([[1.0, -1, 1], [-1, 1, -1], [1, -1, 1]])
-    assert torch.allclose(pairs, expected)
+def half_memory(z, x):
+    return 0.5 * z + x  # one step from z0 keeps half of z0 and adds the input
+
+
+def scaled_basis(scales):
+    """Input i = scales[i] * e_i: orthogonal inputs of different lengths."""
+    return torch.diag(torch.tensor(scales))
+
+
+def test_all_pairs_matrix_indexes_input_then_start():
+    """Row i, column j: input i restarted from the converged state of input j. With one step of
+    half_memory from zeros z'_i = x_i = a_i e_i, and input i from z'_j reaches a_i e_i + a_j e_j / 2:
+    entry (i, j) = a_i / sqrt(a_i^2 + a_j^2 / 4) off the diagonal, 1 on it. The matrix is not
+    symmetric, and swapping the roles of input and start gives (a_i / 2) / sqrt(a_i^2 / 4 + a_j^2)."""
+    a = torch.tensor([1.0, 2.0, 4.0])
+    pairs = all_pairs_alignment(half_memory, scaled_basis(a.tolist()), torch.zeros(3, 3), 1)
+    expected = a.view(3, 1) / torch.sqrt(a.view(3, 1) ** 2 + a.view(1, 3) ** 2 / 4)
+    expected.fill_diagonal_(1.0)
+    assert torch.allclose(pairs, expected, atol=1e-6)
+    assert not torch.allclose(expected, expected.T, atol=0.1)  # the orientation is pinned
+
+
+def test_aa_restarts_each_input_from_another_examples_state():
+    """Algorithm 1 with the same one-step map: z''_i = a e_i + a e_pi(i) / 2 whatever the derangement
+    pi, so every example has cos 2 / sqrt(5). From its own state it would be 1; from zeros, 1; from
+    noise, anything."""
+    x = scaled_basis([3.0] * 6)
+    aa = asymptotic_alignment(half_memory, x, torch.zeros(6, 6), 1, generator(0))
+    assert torch.allclose(aa, torch.full((6,), 2 / 5 ** 0.5), atol=1e-6)

@@ -44,13 +44,19 @@ def test_batched_sweep_equals_whole_batch():
 
 
 def test_residual_is_relative_step_size():
+    """Row k - 1 holds ||z_k - z_{k-1}|| / ||z_k|| per example, z_0 the initial state (zeros: row 0 is 1)."""
     model, x, y = _model_and_data(n=4)
     sweep = trajectory_sweep(model, PREFIX_SUMS, x, y, 3)
     with torch.no_grad():
-        z1 = model.step(model.initial_state(x), x)
-        z2 = model.step(z1, x)
-    expected = (z2 - z1).flatten(1).norm(dim=1) / z2.flatten(1).norm(dim=1)
-    assert torch.allclose(sweep["residual"][1], expected)
+        states = [model.initial_state(x)]
+        for _ in range(3):
+            states.append(model.step(states[-1], x))
+    expected = torch.stack([(now - before).flatten(1).norm(dim=1) / now.flatten(1).norm(dim=1)
+                            for before, now in zip(states, states[1:])])
+    assert sweep["residual"].shape == (3, 4)
+    assert torch.allclose(sweep["residual"], expected)
+    assert torch.allclose(sweep["residual"][0], torch.ones(4))
+    assert len({tuple(row.tolist()) for row in expected}) == 3  # the rows differ: a shifted row would show
 
 
 def test_mixed_init_flips_one_coin_per_example_not_per_element():
