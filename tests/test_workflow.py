@@ -9,23 +9,14 @@ import pandas as pd
 import yaml
 import pytest
 
-from conftest import ROOT, copy_project, run, tool
+from conftest import ROOT, SMOKE, copy_project, run, tool
 from implicit_repro import config
 from implicit_repro.papers.song2023 import grid as song2023_grid
 
-SMOKE = ["--cores", "2", "--config", "scale=smoke"]
 TABLE = "paper_results/anil2022/table_interventions"
 FIGURE = "figures/anil2022/fig_upward_generalization"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One complete smoke-scale run, shared by the tests that inspect its outputs."""
-    project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
-    run([tool("snakemake"), *SMOKE], cwd=project)
-    return project
 
 
 def metrics_files(project):
@@ -111,6 +102,12 @@ def test_smoke_run_writes_every_item_of_both_papers(smoke_run):
     assert "not yet produced" not in readme and "not yet run" not in readme
 
 
+# Items whose definition changed on purpose since those hashes: the per-example AA items test claim 4
+# within models and select models on the one definition of "learned" (issue 9). Metrics files gained
+# a `numerics` record since; the rest of each must be byte for byte what it was.
+CHANGED_ON_PURPOSE = {"table_per_example_aa", "fig_per_example_aa"}
+
+
 def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
     """The pipeline became generic over papers (and gained song2023) without changing a byte of
     anil2022's smoke outputs: metrics, tables and figures hash as commit 2b2cbb0 made them. Numerics
@@ -120,6 +117,8 @@ def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
 
     import torch
 
+    from pathlib import Path
+
     manifest = json.loads((ROOT / "tests/data/anil2022_smoke_before_reshape.json").read_text())
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     here = {"cpu_model": next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name")),
@@ -128,7 +127,13 @@ def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
     if here != manifest["machine"]:
         pytest.skip(f"hashes were made on {manifest['machine']}, this machine is {here}")
     for rel, digest in manifest["files"].items():
-        assert hashlib.sha256((smoke_run / rel).read_bytes()).hexdigest() == digest, rel
+        if Path(rel).stem in CHANGED_ON_PURPOSE:
+            continue
+        content = (smoke_run / rel).read_bytes()
+        if rel.endswith("metrics.json"):  # as written before metrics files recorded their numerics
+            record = {k: v for k, v in json.loads(content).items() if k != "numerics"}
+            content = (json.dumps(record, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
+        assert hashlib.sha256(content).hexdigest() == digest, rel
 
 
 def test_smoke_run_logs_progress_and_threads(smoke_run):

@@ -46,7 +46,7 @@ def vision_task(section: dict) -> str:
 
 
 def _cifar_archive(name: str) -> str:
-    from implicit_repro.data.cifar import CIFAR  # torch-free at import: numpy and the dataclasses
+    from implicit_repro.data.cifar_sources import CIFAR  # torch-free
 
     return f"{CIFAR_RAW_DIR}/{CIFAR[name].archive}"
 
@@ -58,7 +58,7 @@ def _vision_datasets(section: dict) -> dict[str, Dataset]:
         if name == "digits":
             params, raw = {"source": "sklearn", "part": part}, ()
         else:
-            from implicit_repro.data.cifar import CIFAR
+            from implicit_repro.data.cifar_sources import CIFAR
 
             archive = _cifar_archive(name)
             params, raw = {"source": name, "part": part, "archive": archive, "sha256": CIFAR[name].sha256}, (archive,)
@@ -86,7 +86,7 @@ def downloads(section: dict) -> list[Download]:
     name = vision_task(section)
     if name == "digits":
         return []
-    from implicit_repro.data.cifar import CIFAR
+    from implicit_repro.data.cifar_sources import CIFAR
 
     spec = CIFAR[name]
     return [Download(_cifar_archive(name), section["data"]["cifar"]["base_url"] + spec.archive, spec.sha256)]
