@@ -126,6 +126,32 @@ def cmd_sync_readme(args) -> None:
     write_text(args.readme, splice_summary(text, summary, args.readme))
 
 
+def cmd_plan(args) -> None:
+    """Print the compute plan of a scale from the timings of a measured one."""
+    import subprocess
+
+    from implicit_repro import config, plan
+    from implicit_repro.papers import known
+    from implicit_repro.results.reported import load_papers
+
+    schema = Path(args.config).parent.parent / "workflow/schemas/config.schema.yaml"
+    facts = load_papers(args.papers)
+    target = config.load(args.config, schema, {"scale": args.scale})
+    measured = config.load(args.config, schema, {"scale": args.measured_scale})
+    papers = [p for p in known() if p in target and p in facts]
+    rates = plan.measure(plan.jobs(measured, papers), Path(args.logs))
+    if not rates.per_work:
+        raise ReproError(f"{args.logs}/benchmark: no benchmark file of a training or evaluation job at scale "
+                         f"'{args.measured_scale}'. Run `snakemake --cores 2 --config scale={args.measured_scale}` "
+                         "first, or name the scale you ran with --measured-scale.")
+    reports = {p: len(facts[p]["items"]) + (k == 0) for k, p in enumerate(papers)}  # + the readme, once
+    on_gpu = plan.gpu_rules(target)
+    table = plan.estimate(plan.jobs(target, papers), rates, reports, args.gpu_speedup, on_gpu)
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
+    print(plan.render(table, args.scale, args.measured_scale, args.gpu_speedup, cpu, on_gpu))
+
+
 def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -187,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--produced", nargs="*", default=[], help="paper/item ids produced (readme)")
     r.add_argument("--config", default="{}", help="resolved config as JSON (readme)")
     r.set_defaults(func=cmd_report)
+
+    pl = sub.add_parser("plan", help="jobs, CPU/GPU-hours and peak memory of a scale, before submitting it")
+    pl.add_argument("--scale", required=True, choices=["smoke", "small", "paper"])
+    pl.add_argument("--measured-scale", default="small", help="the scale whose logs/benchmark timings to scale from")
+    pl.add_argument("--logs", default="logs")
+    pl.add_argument("--config", default="config/config.yaml")
+    pl.add_argument("--papers", default="config/papers.yaml")
+    pl.add_argument("--gpu-speedup", type=float, default=20.0,
+                    help="how many times faster a training job runs on one GPU than on one CPU thread (assumed)")
+    pl.set_defaults(func=cmd_plan)
 
     sr = sub.add_parser("sync-readme", help="copy paper_results/scorecard_summary.md into README.md's summary block")
     sr.add_argument("--summary", default="paper_results/scorecard_summary.md")

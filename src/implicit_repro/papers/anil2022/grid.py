@@ -182,3 +182,35 @@ def _check_harder(task: str, data: dict, fail) -> None:
             fail(f"data.{key}", f"has {value}, which is not {how} ({train}): a harder split must be harder than "
                                 "the training split (and one of the same name would replace the training data). "
                                 "Remove it or pick a harder value.")
+
+
+# ---------------------------------------------------------------- the compute plan's work model
+
+def work(section: dict, run: Run) -> dict[str, float]:
+    """How much work a run's jobs do, in arbitrary units, for the compute plan (``plan.py``), which
+    scales measured seconds by its ratios. The cell's cost per example and iteration is taken as
+    width² × positions × blocks (convolutions over the positions, or an MLP: one position), so
+    training is examples × epochs × iterations × that; evaluation is the same over every evaluated
+    split at the test-time budget plus the two AA solves; ``activations`` (batch × iterations × width ×
+    positions × blocks) is what backprop through the unrolled iterations keeps, for memory."""
+    spec, data = run.eval_spec, datasets(section)
+    m, tr, ev = spec["model"], spec["train"], spec["eval"]
+    per_position = m["width"] ** 2 * m.get("blocks", 1)
+    n_train = data[run.train_data].params["count"] * spec["data"]["train_fraction"]
+    evaluate = sum(min(data[p].params["count"], ev["n_examples"]) * (ev["max_iters"] + 2 * ev["aa_iters"])
+                   * per_position * _positions(run.task, data[p].params) for p in run.eval_data)
+    positions = _positions(run.task, data[run.train_data].params)
+    return {"train": n_train * tr["epochs"] * tr["iters"] * per_position * positions, "evaluate": evaluate,
+            "activations": tr["batch_size"] * tr["iters"] * m["width"] * m.get("blocks", 1) * positions}
+
+
+def _positions(task: str, params: dict) -> int:
+    if task == "prefix_sums":
+        return params["n_bits"]
+    if task == "mazes":
+        return (2 * params["size"] + 6) ** 2  # the image side of a maze of size S
+    if task == "edge_copy":
+        return params["max_nodes"] ** 2  # one state per edge of a complete digraph
+    if task == "digits":
+        return 28 * 28 if params.get("source") == "mnist" else 8 * 8
+    return 1  # matrix_inversion: an MLP on the flattened matrix

@@ -302,3 +302,35 @@ def check(section: dict, where: str) -> None:
                                                        "training budget).")
     if len(set(section["seeds"])) != len(section["seeds"]):
         fail("seeds", "repeats a seed.")
+
+
+# ---------------------------------------------------------------- the compute plan's work model
+
+# Training and test images of the vision datasets (digits: scikit-learn's 1,797, split 75 / 25).
+IMAGES = {"digits": (1347, 450), "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
+POSITIONS = {"digits": 8 * 8, "cifar10": 32 * 32, "cifar100": 32 * 32}
+
+
+def work(section: dict, run: Run) -> dict[str, float]:
+    """How much work a run's jobs do, in arbitrary units, for the compute plan (``plan.py``): the
+    block's two convolutions cost 2 × width² per position and step; a run takes ``depth`` steps (a
+    DEQ: its solver budget, and as much again for the implicit backward solve); training is examples ×
+    epochs × that, evaluation one pass over the test images (prefix sums: each split at the test-time
+    budget); ``activations`` (batch × steps × width × positions) is what backprop keeps."""
+    spec = run.eval_spec
+    m, tr = spec["model"], spec["train"]
+    per_position = 2 * m["width"] ** 2
+    backward = 2 if GRADIENTS[m["variant"]] == "ift" else 1
+    if run.task == SEQUENCE_TASK:
+        data = {path: d.params for path, d in datasets(section).items()}
+        positions, n_train = data[run.train_data]["n_bits"], data[run.train_data]["count"]
+        n_train *= spec["data"]["train_fraction"]
+        ev = spec["eval"]
+        evaluate = sum(min(data[p]["count"], ev["n_examples"]) * ev["max_iters"] * data[p]["n_bits"]
+                       for p in run.eval_data) * per_position
+    else:
+        positions = POSITIONS[run.task]
+        n_train, n_test = IMAGES[run.task]
+        evaluate = n_test * m["depth"] * per_position * positions
+    return {"train": n_train * tr["epochs"] * m["depth"] * backward * per_position * positions,
+            "evaluate": evaluate, "activations": tr["batch_size"] * m["depth"] * m["width"] * positions}
