@@ -5,8 +5,8 @@ CPU kernels (AVX2, AVX-512, ...) and MKL / oneDNN their code paths at run time, 
 differently, so a model trained on another node differs as with a change of seed. Every checkpoint and
 metrics file therefore records the facts below. ``numerics: portable`` (config) pins those code paths
 to the baseline instruction set and makes PyTorch use deterministic algorithms, for users who need one
-result across the nodes of a cluster; it is slower (2.4× per epoch was measured for the strictest
-pinning on one 2-core AMD EPYC VM) and its identity across CPU types is this project's intent, not
+result across the nodes of a cluster; it is slower (1.9× per epoch for a small prefix-sum job on a 2-core AMD EPYC VM,
+``benchmarks/numerics_cost.py``) and its identity across CPU types is this project's intent, not
 something its tests can show on one machine.
 """
 
