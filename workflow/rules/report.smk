@@ -1,6 +1,13 @@
 # Items of paper_results/ and figures/, and the index + scorecard README. An item's id and kind come
 # from config/papers.yaml, its builder from the paper's package.
 
+# On a cluster these aggregations (seconds each, pandas and matplotlib) run where snakemake runs:
+# a batch job's queueing and start-up would cost more than the work.
+localrules:
+    table,
+    figure,
+    readme,
+
 
 rule table:
     input:
