@@ -52,3 +52,15 @@ def run(cmd: list[str], cwd: Path, timeout: int = 600, check: bool = True, env: 
 @pytest.fixture
 def project(tmp_path) -> Path:
     return copy_project(tmp_path / "project")
+
+
+SMOKE = ["--cores", "2", "--config", "scale=smoke"]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One complete local smoke-scale run, shared by the tests that inspect its outputs
+    (tests/test_workflow.py) or compare another run with it (tests/test_slurm.py)."""
+    project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
+    run([tool("snakemake"), *SMOKE], cwd=project)
+    return project
