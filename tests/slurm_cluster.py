@@ -281,7 +281,12 @@ def _alive(pid: int | None, name: str | None = None) -> bool:
         except ChildProcessError:
             pass
         return False
-    return not name or Path(argv0).name == name
+    if not name:
+        return True
+    # The kernel's name of the process as well as argv[0]: a daemon may rewrite its argv (Slurm's
+    # setproctitle), and a live slurmctld then looked dead, was not stopped and outlived the test.
+    comm = Path(f"/proc/{pid}/comm").read_text().strip() if Path(f"/proc/{pid}/comm").exists() else ""
+    return name in (Path(argv0).name, comm)
 
 
 def main(argv: list[str]) -> int:

@@ -36,7 +36,15 @@ def cluster(tmp_path_factory):
         pytest.skip(reason)
     cluster = Cluster(tmp_path_factory.mktemp("slurm"), partitions=(DEFAULT_PARTITION, PARTITION))
     try:
-        cluster.up()
+        try:
+            cluster.up()
+        except RuntimeError as exc:
+            # Once in four runs here, slurmctld started before munged's socket could be reached and
+            # never answered: bring the cluster down and up once more before calling it a failure.
+            print(f"first bring-up failed, retrying once: {str(exc)[:300]}")
+            cluster.down()
+            time.sleep(2)
+            cluster.up()
         yield cluster
     finally:
         cluster.down()
