@@ -57,9 +57,7 @@ def main() -> None:
     run = {r.key: r for r in part(paper, "grid").runs(cfg[paper])}[args.run]
     if not (ROOT / run.train_data).exists():
         sys.exit(f"error: {run.train_data} is missing; generate it with `snakemake --cores 2 {run.train_data}`")
-    cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
-    print(f"{args.run} at {args.scale}, {args.threads} thread(s), CPU: {cpu}")
+    print(f"{args.run} at {args.scale}, {args.threads} thread(s), CPU: {numerics.cpu_model()}")
     per_epoch = {"native": [], "portable": []}
     digests = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,7 +64,9 @@ def test_correlations_on_known_data():
     # AA 1 when correct, 0 when wrong: a perfect point-biserial correlation; reversed: -1
     pairs = np.array([[1, 1], [1, 1], [0, 0], [0, 0]], dtype=float)
     assert point_biserial(pairs) == pytest.approx(1.0)
-    assert point_biserial(pairs[:, ::-1] * [1, 1] + [[0, 0]] * 4) == pytest.approx(1.0)
+    # scores 3, 1, 2, 0 with correctness 1, 1, 0, 0: covariance sum 1, variance sums 5 and 1
+    graded = np.array([[3, 1], [1, 1], [2, 0], [0, 0]], dtype=float)
+    assert point_biserial(graded) == pytest.approx(1 / np.sqrt(5))
     assert point_biserial(np.column_stack([1 - pairs[:, 0], pairs[:, 1]])) == pytest.approx(-1.0)
 
 
@@ -190,14 +192,21 @@ def test_a_changed_metrics_file_changes_the_verdict(tmp_path):
 # --- coverage and provenance ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("paper", known())
-def test_the_scorecard_has_a_row_for_every_claim_even_with_no_run(paper):
+def test_every_claim_gets_a_scorecard_line_even_with_no_run(paper):
+    """song2023 scores each claim as "study not run"; anil2022 scores per task, so with no task
+    evaluated it has no rows and the README says "not yet computed" for each claim."""
+    from implicit_repro.results import readme
+    from implicit_repro.results.scorecard import scorecard_frame
+
     rows = part(paper, "claims").scorecard([])
-    if paper == "anil2022":  # its rows are per task; with no task evaluated there are none yet,
-        # and paper_results/README.md says "not yet computed" for each claim
-        assert rows == []
-        return
-    assert {r["claim"] for r in rows} == set(PAPERS[paper]["claims"])
     assert all(r["verdict"] in VERDICTS for r in rows)
+    if rows:
+        assert {r["claim"] for r in rows} == set(PAPERS[paper]["claims"])
+    text = readme.render({paper: PAPERS[paper]}, set(), scorecard_frame(rows), "smoke", "")
+    for claim, statement in PAPERS[paper]["claims"].items():
+        assert f"| {claim}. {statement} |" in text
+    if paper == "anil2022":
+        assert rows == [] and text.count("not yet computed") == len(PAPERS[paper]["claims"])
 
 
 def test_the_committed_scorecard_scores_every_claim_of_both_papers():

@@ -4,6 +4,7 @@ import filecmp
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -113,16 +114,13 @@ def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
     anil2022's smoke outputs: metrics, tables and figures hash as commit 2b2cbb0 made them. Numerics
     differ across CPU types, so the comparison holds only on the kind of machine that made the hashes."""
     import hashlib
-    import subprocess
 
     import torch
 
-    from pathlib import Path
+    from implicit_repro import numerics
 
     manifest = json.loads((ROOT / "tests/data/anil2022_smoke_before_reshape.json").read_text())
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    here = {"cpu_model": next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name")),
-                              None),
+    here = {"cpu_model": numerics.cpu_model(),
             "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if here != manifest["machine"]:
         pytest.skip(f"hashes were made on {manifest['machine']}, this machine is {here}")

@@ -128,8 +128,6 @@ def cmd_sync_readme(args) -> None:
 
 def cmd_plan(args) -> None:
     """Print the compute plan of a scale from the timings of a measured one."""
-    import subprocess
-
     from implicit_repro import config, plan
     from implicit_repro.papers import known
     from implicit_repro.results.reported import load_papers
@@ -147,9 +145,7 @@ def cmd_plan(args) -> None:
     reports = {p: len(facts[p]["items"]) + (k == 0) for k, p in enumerate(papers)}  # + the readme, once
     on_gpu = plan.gpu_rules(target)
     table = plan.estimate(plan.jobs(target, papers), rates, reports, args.gpu_speedup, on_gpu)
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    print(plan.render(table, args.scale, args.measured_scale, args.gpu_speedup, cpu, on_gpu))
+    print(plan.render(table, args.scale, args.measured_scale, args.gpu_speedup, numerics.cpu_model(), on_gpu))
 
 
 def _device(name: str) -> str:

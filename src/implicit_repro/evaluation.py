@@ -7,6 +7,7 @@ and at evaluation, so the command line and the rule are the same for every paper
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -17,17 +18,23 @@ class EvalJob:
     out_path: Path
     log_path: Path | None = None  # the training log (train_log.jsonl) of the same run
 
+    @cached_property
+    def checkpoint(self) -> dict:
+        """The trained model's checkpoint, loaded once for the paper's evaluation and the record."""
+        from implicit_repro.checkpoint import load_checkpoint
+
+        return load_checkpoint(self.model_path)
+
 
 def evaluate(job: EvalJob) -> dict:
     """Write the metrics file of ``job`` with the evaluation of ``job.spec['paper']``."""
     from implicit_repro import numerics
-    from implicit_repro.checkpoint import load_checkpoint
     from implicit_repro.io import finite_or_none, write_json
     from implicit_repro.papers import part
 
     result = part(job.spec["paper"], "evaluate").evaluate(job)
     # (A checkpoint written before the record existed has none: null, not a guess.)
-    trained = load_checkpoint(job.model_path).get("numerics")
+    trained = job.checkpoint.get("numerics")
     result = finite_or_none({**result, "numerics": {"train": trained, "evaluate": numerics.record("cpu")}})
     write_json(job.out_path, result)
     return result

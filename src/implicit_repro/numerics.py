@@ -23,6 +23,18 @@ MODES = ("native", "portable")
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}
 
 
+def cpu_model() -> str:
+    """The CPU's model name as `lscpu` gives it ("?" where it cannot say): what every timing is
+    reported with, since the same job runs at different speeds on different CPUs."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "?"
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+
+
 def shell_exports(mode: str) -> str:
     """The `export ...;` a rule's shell command starts with for this numerics mode."""
     pinned = PORTABLE_ENV if mode == "portable" else {}

@@ -33,7 +33,7 @@ from implicit_repro.data.download import download, verify_sha256
 from implicit_repro.errors import DatasetError
 
 from implicit_repro.data.cifar_sources import (CHANNELS, CIFAR, CROP_PAD, FLIP_PROBABILITY,  # noqa: F401
-                                             IMAGE_BYTES, PARTS, SIDE, CifarSpec, check_part)
+                                             IMAGE_BYTES, PARTS, SIDE, CifarSpec)
 
 
 def spec(name: str) -> CifarSpec:

@@ -14,7 +14,7 @@ import pandas as pd
 from implicit_repro.interventions import get_intervention
 from implicit_repro.papers.anil2022.generalization import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
-from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, NO_CI, TOO_FEW, judge, row
+from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, NO_CI, judge, row
 from implicit_repro.results.stats import point_biserial, spearman
 
 PAPER = "anil2022"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from implicit_repro.checkpoint import load_checkpoint, load_weights
+from implicit_repro.checkpoint import load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
@@ -41,7 +41,7 @@ SPEC_KEYS = tuple(f"eval.{k}" for k in ("max_iters", "n_examples", "batch_size",
 
 def evaluate(job: EvalJob) -> dict:
     spec, cfg = require(job.spec, SPEC_KEYS, "--spec"), job.spec["eval"]
-    ckpt = load_checkpoint(job.model_path)
+    ckpt = job.checkpoint
     result = {
         "paper": spec["paper"], "task": spec["task"], "intervention": spec["intervention"],
         "gradient": spec["train"]["gradient"], "seed": spec["seed"], "status": ckpt["status"], "train_iters": spec["train"]["iters"],

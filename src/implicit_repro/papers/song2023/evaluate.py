@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from implicit_repro.checkpoint import load_checkpoint, load_weights
+from implicit_repro.checkpoint import load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.evaluation import EvalJob
@@ -34,7 +34,7 @@ SPEC_KEYS = ("run", "studies", "match_density", "model.variant", "model.depth", 
 
 def evaluate(job: EvalJob) -> dict:
     spec = require(job.spec, SPEC_KEYS, "--spec")
-    ckpt = load_checkpoint(job.model_path)
+    ckpt = job.checkpoint
     history = read_jsonl(job.log_path) if job.log_path else []
     m = spec["model"]
     model = make_model(spec)
