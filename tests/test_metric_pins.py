@@ -30,14 +30,6 @@ from implicit_repro.papers.anil2022.stress import study_values
 from implicit_repro.results.collect import curve_frame, load_records, per_example_frame, summary_frame
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------- the latch model
 #
 # State z = (m, u), m in R^N, u a scalar; input x = (code, c), c a scalar and code = s_i e_i for
