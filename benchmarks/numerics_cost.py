@@ -56,7 +56,8 @@ def main() -> None:
     paper = args.run.split("/")[0]
     run = {r.key: r for r in part(paper, "grid").runs(cfg[paper])}[args.run]
     if not (ROOT / run.train_data).exists():
-        sys.exit(f"error: {run.train_data} is missing; generate it with `snakemake --cores 2 {run.train_data}`")
+        sys.exit(f"error: {run.train_data} is missing; generate it with "
+                 f"`snakemake --cores 2 --config scale={args.scale} {run.train_data}`")
     print(f"{args.run} at {args.scale}, {args.threads} thread(s), CPU: {numerics.cpu_model()}")
     per_epoch = {"native": [], "portable": []}
     digests = {}

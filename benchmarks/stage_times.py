@@ -1,5 +1,8 @@
 """Per stage and per paper: how many jobs ran and how long they took, from Snakemake's benchmark
-files (logs/benchmark/<stage>/<paper>/...tsv, one per job).
+files (logs/benchmark/<stage>/<paper>/...tsv, one per job; report/<scale>/<paper>/...tsv). Jobs are
+named by their identity, so the logs of every scale run in this checkout are there side by side:
+``--scale`` keeps the report jobs of one scale, and the others are the ones its config names only if
+no other scale ran here (give ``--logs`` a copy of one run's logs otherwise).
 
     python benchmarks/stage_times.py                 # the current checkout's logs
     python benchmarks/stage_times.py --logs other/logs --cores 2
@@ -17,11 +20,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def collect(logs: Path) -> dict[tuple[str, str], list[float]]:
+def collect(logs: Path, scale: str | None = None) -> dict[tuple[str, str], list[float]]:
     """(stage, paper) -> the wall-clock seconds of each job."""
     seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
     for path in sorted((logs / "benchmark").rglob("*.tsv")):
-        stage, paper = path.relative_to(logs / "benchmark").parts[:2]
+        stage, *parts = path.relative_to(logs / "benchmark").parts
+        if stage == "report":  # report/<scale>/<paper>/<item>.tsv
+            if scale is not None and parts[0] != scale:
+                continue
+            parts = parts[1:]
+        paper = parts[0]
         with open(path) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         if rows:
@@ -33,8 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logs", type=Path, default=Path("logs"))
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--scale", help="count only this scale's report jobs")
     args = parser.parse_args()
-    seconds = collect(args.logs)
+    seconds = collect(args.logs, args.scale)
     print(f"| stage | paper | jobs | job seconds | / {args.cores} cores (min) | mean per job (s) |")
     print("|---|---|---|---|---|---|")
     for (stage, paper), values in sorted(seconds.items()):

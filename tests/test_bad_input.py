@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, copy_project, run, tool
+from implicit_repro import config
 from implicit_repro.data import prefix_sums
 from implicit_repro.data.store import save_dataset
 from implicit_repro.seeding import generator
@@ -183,12 +184,22 @@ def case_id(case):
     return (case.values[0] if hasattr(case, "values") else case)[0]
 
 
+def smoke_training_data() -> str:
+    """The path of the smoke prefix-sum training set (bits8-<id>.pt), the file a harder split named
+    like it used to overwrite."""
+    from implicit_repro.papers.anil2022 import grid
+
+    section = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                          {"scale": "smoke"})["anil2022"]
+    return grid.dataset(section, "prefix_sums", next(iter(grid.split_params(section, "prefix_sums")))).path
+
+
 @pytest.mark.parametrize("case", CONFIG_CASES, ids=map(case_id, CONFIG_CASES))
 def test_bad_config_exits_2_before_any_job_and_keeps_every_file(case, tmp_path):
     _, args, breaks, fragment = case
     project = copy_project(tmp_path / "project")
-    save_dataset(project / "data/anil2022/prefix_sums/bits8.pt", prefix_sums.generate(8, 16, generator("kept", 8)),
-                 {"bits": 8})
+    assert "/bits8-" in smoke_training_data()
+    save_dataset(project / smoke_training_data(), prefix_sums.generate(8, 16, generator("kept", 8)), {"bits": 8})
     if breaks:
         breaks(project)
     before = snapshot(project)

@@ -256,7 +256,8 @@ def test_paper_dag_downloads_each_mnist_file_once_and_builds_the_digits_splits_f
     digits_jobs = [job for job in jobs if job[0] == "generate" and job[2][0].startswith("data/anil2022/digits/")]
     assert len(digits_jobs) == 3
     for _, inputs, (output,) in digits_jobs:
-        part = "train" if "-" in output.rsplit("/blur", 1)[1] else "test"  # the training split names a sigma range
+        split = output.rsplit("/", 1)[1].rsplit("-", 1)[0]  # blur<sigma or range>-<id>.pt
+        part = "train" if "-" in split else "test"  # the training split names a sigma range
         assert inputs == [f"{registry.MNIST_RAW_DIR}/{f}" for f in registry.MNIST_FILES[part]], output
     others = [job for job in jobs if job[0] == "generate" and job not in digits_jobs
               and job[2][0].startswith("data/anil2022/")]
@@ -276,7 +277,10 @@ def test_snakemake_downloads_verified_mnist_and_generates_a_digits_split(fake_mn
     data = cfg["presets"]["paper"]["anil2022"]["digits"]["data"]
     data.update(count=30, harder_count=20, mnist={"base_url": remote.as_uri() + "/", "checksums": checksums})
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    target = f"data/anil2022/digits/blur{data['harder_sigmas'][-1]:g}.pt"  # the blurriest paper-scale split
+    from implicit_repro.papers.anil2022 import grid
+
+    section = config.resolve(cfg, config.load_schema(ROOT / "workflow/schemas/config.schema.yaml"))["anil2022"]
+    target = grid.dataset(section, "digits", f"blur{data['harder_sigmas'][-1]:g}").path  # the blurriest split
     run([tool("snakemake"), "--cores", "1", target], cwd=project)
     # The harder split is built from the test part: its two files are fetched, and only they.
     for name in registry.MNIST_FILES["test"]:

@@ -67,11 +67,16 @@ def metrics_files(project):
     return sorted(p.relative_to(project) for p in (project / "results").rglob("metrics.json"))
 
 
-def expected_comment(rule, metrics_path):
+# The file each job of a rule writes, under its project: a job per file.
+JOB_FILES = {"train": ("checkpoints", "model.pt"), "evaluate": ("results", "metrics.json")}
+
+
+def expected_comment(rule, path):
     """The comment the executor plugin gives a job: `rule_<rule>_wildcards_<wildcard values joined by _>`,
-    from results/<paper>/<task>/<run>/seed<seed>/metrics.json (a run may hold slashes)."""
-    paper, task, *run_parts, seed, _ = metrics_path.parts[1:]
-    return f"rule_{rule}_wildcards_" + "_".join([paper, task, *run_parts, seed.removeprefix("seed")])
+    from <stage>/<paper>/<task>/<run>/seed<seed>-<id>/<file> (a run may hold slashes)."""
+    paper, task, *run_parts, stem, _ = path.parts[1:]
+    seed, identity = stem.removeprefix("seed").split("-")
+    return f"rule_{rule}_wildcards_" + "_".join([paper, task, *run_parts, seed, identity])
 
 
 def test_slurm_smoke_run_succeeds(slurm_run):
@@ -89,9 +94,11 @@ def test_every_training_and_evaluation_went_through_sbatch(slurm_run, smoke_run,
     expected = metrics_files(smoke_run)
     assert expected
     by_rule = Counter(j["comment"].split("_wildcards_")[0] for j in jobs)
-    for rule in ("train", "evaluate"):
+    for rule, (stage, name) in JOB_FILES.items():
+        files = [p.relative_to(smoke_run) for p in (smoke_run / stage).rglob(name)]
+        assert len(files) == len(expected)
         comments = sorted(j["comment"] for j in jobs if j["comment"].startswith(f"rule_{rule}_wildcards_"))
-        assert comments == sorted(expected_comment(rule, p) for p in expected), (rule, by_rule)
+        assert comments == sorted(expected_comment(rule, p) for p in files), (rule, by_rule)
     assert {j["state"] for j in jobs} == {"COMPLETED"}, [j for j in jobs if j["state"] != "COMPLETED"]
     assert {j["partition"] for j in jobs} == {PARTITION}
     submitted = set(cluster.submitted_job_ids())

@@ -14,8 +14,11 @@ from conftest import ROOT, SMOKE, copy_project, run, tool
 from implicit_repro import config
 from implicit_repro.papers.song2023 import grid as song2023_grid
 
-TABLE = "paper_results/anil2022/table_interventions"
-FIGURE = "figures/anil2022/fig_upward_generalization"
+# Items of a scale other than the committed one (config `committed_scale`) live under scales/<scale>/.
+ITEMS = Path("scales/smoke")
+TABLE = ITEMS / "paper_results/anil2022/table_interventions"
+FIGURE = ITEMS / "figures/anil2022/fig_upward_generalization"
+README = ITEMS / "paper_results/README.md"
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +86,7 @@ def test_smoke_run_writes_the_table_and_the_figure(smoke_run):
     assert set(prefix["split"]) == {"in_distribution", "bits12"}
     assert (prefix["n_models"] == len(smoke["seeds"])).all()
     assert set(table.loc[table["task"] == "mazes", "split"]) == {"in_distribution", "size5"}
-    readme = (smoke_run / "paper_results/README.md").read_text()
+    readme = (smoke_run / README).read_text()
     assert "`table_interventions`" in readme and "produced (smoke)" in readme
     assert "AA budget 12 iterations" in readme
 
@@ -95,11 +98,11 @@ def test_smoke_run_writes_every_item_of_both_papers(smoke_run):
             folder, suffixes = (("paper_results", ("csv", "md", "tex")) if meta["kind"] == "table"
                                 else ("figures", ("png", "pdf")))
             for suffix in suffixes:
-                path = smoke_run / folder / paper / f"{item}.{suffix}"
+                path = smoke_run / ITEMS / folder / paper / f"{item}.{suffix}"
                 assert path.stat().st_size > 0, path
             if meta["kind"] == "table":
-                assert set(pd.read_csv(smoke_run / folder / paper / f"{item}.csv")["scale"]) <= {"smoke"}, item
-    readme = (smoke_run / "paper_results/README.md").read_text()
+                assert set(pd.read_csv(smoke_run / ITEMS / folder / paper / f"{item}.csv")["scale"]) <= {"smoke"}, item
+    readme = (smoke_run / README).read_text()
     assert "not yet produced" not in readme and "not yet run" not in readme
 
 
@@ -107,6 +110,17 @@ def test_smoke_run_writes_every_item_of_both_papers(smoke_run):
 # within models and select models on the one definition of "learned" (issue 9). Metrics files gained
 # a `numerics` record since; the rest of each must be byte for byte what it was.
 CHANGED_ON_PURPOSE = {"table_per_example_aa", "fig_per_example_aa"}
+
+
+def now_named(project, rel):
+    """Where a file of the manifest lives now: a metrics file's folder gained its identity
+    (seed0 -> seed0-<id>), and smoke items moved under scales/smoke/ (items of a scale that is not
+    the committed one)."""
+    path = Path(rel)
+    if path.parts[0] == "results":
+        [found] = (project / path.parent.parent).glob(f"{path.parent.name}-*/{path.name}")
+        return found.relative_to(project)
+    return ITEMS / path
 
 
 def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
@@ -127,7 +141,7 @@ def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
     for rel, digest in manifest["files"].items():
         if Path(rel).stem in CHANGED_ON_PURPOSE:
             continue
-        content = (smoke_run / rel).read_bytes()
+        content = (smoke_run / now_named(smoke_run, rel)).read_bytes()
         if rel.endswith("metrics.json"):  # as written before metrics files recorded their numerics
             record = {k: v for k, v in json.loads(content).items() if k != "numerics"}
             content = (json.dumps(record, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
@@ -135,7 +149,8 @@ def test_anil2022_smoke_outputs_are_those_of_before_the_reshaping(smoke_run):
 
 
 def test_smoke_run_logs_progress_and_threads(smoke_run):
-    log = (smoke_run / "logs/train/anil2022/prefix_sums/mixed_init/unrolled/seed0.log").read_text()
+    [log] = (smoke_run / "logs/train/anil2022/prefix_sums/mixed_init/unrolled").glob("seed0-*.log")
+    log = log.read_text()
     assert "with 1 torch thread(s)" in log
     assert re.search(r"^epoch 2/2 loss \d", log.replace("\r", "\n"), re.M)
 
@@ -148,9 +163,26 @@ def test_rerun_on_complete_results_has_nothing_to_do(smoke_run):
 def test_missing_metrics_are_regenerated_despite_committed_results(smoke_run, tmp_path):
     """A fresh clone has paper_results/ but no results/: the run must not look complete."""
     clone = copy_project(tmp_path / "clone")
-    shutil.copytree(smoke_run / "paper_results", clone / "paper_results")
+    shutil.copytree(smoke_run / ITEMS, clone / ITEMS)
     proc = run([tool("snakemake"), "-n", *SMOKE], cwd=clone)
     assert re.search(rf"^train\s+{expected_models('smoke')}$", proc.stdout, re.M)
+
+
+def test_portable_numerics_and_a_gpu_name_every_job_apart(project):
+    """The rules pass the configured specs (numerics mode, device) and name each output by them: a dry
+    run in portable mode, or training on a GPU, shares no training output with the native CPU one."""
+    def jobs(*overrides):
+        proc = run([tool("snakemake"), "-n", "-p", *SMOKE, *overrides], cwd=project)
+        commands = [line for line in proc.stdout.splitlines() if "implicit_repro train " in line]
+        assert len(commands) == expected_models("smoke")
+        return {re.search(r"--model-out (\S+)", c).group(1): c for c in commands}
+
+    native = jobs()
+    assert not any('"numerics"' in c or '"device"' in c for c in native.values())
+    for override, entry in (("{numerics: portable}", '"numerics": "portable"'), ("{device: cuda}", '"device": "cuda"')):
+        other = jobs(f"overrides={override}")
+        assert not set(other) & set(native), override
+        assert all(entry in c for c in other.values()), override
 
 
 def test_every_run_diverging_still_completes_the_pipeline(project):
@@ -161,13 +193,43 @@ def test_every_run_diverging_still_completes_the_pipeline(project):
     assert (prefix["n_diverged"] == prefix["n_models"]).all() and prefix["reproduced"].isna().all()
     others = table[table["task"] != "prefix_sums"]
     assert (others["n_diverged"] == 0).all() and others["reproduced"].notna().all()
-    assert "every run diverged" in (project / "paper_results/README.md").read_text()
+    assert "every run diverged" in (project / README).read_text()
+
+
+def smoke_config(repo, overrides="{}"):
+    """The repo's config at smoke scale, its items committed (paper_results/, the DVC stage's out)."""
+    path = repo / "config/config.yaml"
+    text = path.read_text().replace("scale: small", "scale: smoke", 1).replace("committed_scale: small",
+                                                                               "committed_scale: smoke", 1)
+    path.write_text(text.replace("\noverrides: {}", f"\noverrides: {overrides}", 1))
+
+
+def job_dirs(project, stage):
+    """<key>-<id> of every job output folder of a stage (checkpoints, results)."""
+    return {str(p.parent.relative_to(project / stage)) for p in (project / stage).rglob("*.json*")
+            if p.name in ("metrics.json", "train_log.jsonl")}
+
+
+def snapshot(project, stage):
+    return {p.relative_to(project): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in (project / stage).rglob("*") if p.is_file()}
+
+
+def share_and_clone(repo, tmp_path):
+    """Push the repo's DVC outputs to a local remote, commit, clone it and pull: a teammate's checkout."""
+    run([tool("dvc"), "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=repo)
+    run([tool("dvc"), "push"], cwd=repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], cwd=repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "results"], cwd=repo)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], cwd=tmp_path)
+    run([tool("dvc"), "pull"], cwd=clone)
+    return clone
 
 
 def test_dvc_repro_matches_snakemake_and_restores_without_retraining(smoke_run, tmp_path):
     repo = copy_project(tmp_path / "repo")
-    config = repo / "config/config.yaml"
-    config.write_text(config.read_text().replace("scale: small", "scale: smoke", 1))
+    smoke_config(repo)
     git = lambda *a: run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo)  # noqa: E731
     git("init", "-q")
     git("add", "-A")
@@ -177,19 +239,107 @@ def test_dvc_repro_matches_snakemake_and_restores_without_retraining(smoke_run, 
     assert metrics_files(repo) == metrics_files(smoke_run)
     for rel in metrics_files(repo):
         assert filecmp.cmp(repo / rel, smoke_run / rel, shallow=False), rel
-    assert filecmp.cmp(repo / f"{TABLE}.csv", smoke_run / f"{TABLE}.csv", shallow=False)
+    assert filecmp.cmp(repo / "paper_results/anil2022/table_interventions.csv", smoke_run / f"{TABLE}.csv",
+                       shallow=False)
     again = run([tool("dvc"), "repro"], cwd=repo)
     assert "Data and pipelines are up to date" in again.stdout + again.stderr
 
-    # Share through a local remote, restore in a fresh clone: nothing is retrained.
-    run([tool("dvc"), "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=repo)
-    run([tool("dvc"), "push"], cwd=repo)
-    git("add", "-A")
-    git("commit", "-qm", "results")
-    clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(repo), str(clone)], cwd=tmp_path)
-    run([tool("dvc"), "pull"], cwd=clone)
+    # Share through a local remote, restore in a fresh clone: nothing reruns, without `--touch`
+    # (the files' times after a pull are whatever the pull gave them).
+    clone = share_and_clone(repo, tmp_path)
     assert metrics_files(clone) == metrics_files(repo)
-    run([tool("snakemake"), "--touch", "--cores", "1"], cwd=clone)
     proc = run([tool("snakemake"), "-n", "--cores", "2"], cwd=clone)
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    status = run([tool("dvc"), "status"], cwd=clone)
+    assert "Data and pipelines are up to date" in status.stdout + status.stderr, status.stdout
+    proc = run([tool("dvc"), "repro"], cwd=clone)
+    assert "Data and pipelines are up to date" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_after_a_pull_a_config_change_retrains_exactly_the_jobs_it_reaches(smoke_run, tmp_path):
+    """A pulled clone has no Snakemake records of how its files were made; the identity in their names
+    is what tells a current output from a stale one. Changing the mazes' epochs must retrain exactly the
+    mazes runs (and re-evaluate them), keep every other file as it was, and `dvc status` must see it."""
+    repo = copy_project(tmp_path / "repo")
+    smoke_config(repo)
+    git = lambda *a: run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo)  # noqa: E731
+    git("init", "-q")
+    # Skip the training: the pulled files are the smoke run's (what `dvc repro` makes, the test above shows).
+    for stage in ("data", "checkpoints", "results"):
+        shutil.copytree(smoke_run / stage, repo / stage)
+    for items in ("paper_results", "figures"):
+        shutil.copytree(smoke_run / ITEMS / items, repo / items)
+    run([tool("dvc"), "commit", "-f"], cwd=repo)
+    clone = share_and_clone(repo, tmp_path)
+    before = {stage: snapshot(clone, stage) for stage in ("data", "checkpoints", "results")}
+    table_time = (clone / "paper_results/anil2022/table_interventions.csv").stat().st_mtime_ns
+
+    epochs = "{anil2022: {mazes: {train: {epochs: 2}}}}"
+    smoke_config(clone, overrides=epochs)
+    status = run([tool("dvc"), "status"], cwd=clone)
+    assert "modified:" in status.stdout and "train" in status.stdout, status.stdout
+    run([tool("snakemake"), "--cores", "2"], cwd=clone)
+
+    changed = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                          {"scale": "smoke", "overrides": epochs})
+    from implicit_repro.papers.anil2022 import grid
+
+    mazes = [r for r in grid.runs(changed["anil2022"]) if r.task == "mazes"]
+    assert mazes
+    new_checkpoints = job_dirs(clone, "checkpoints") - job_dirs(smoke_run, "checkpoints")
+    new_metrics = job_dirs(clone, "results") - job_dirs(smoke_run, "results")
+    assert new_checkpoints == {r.stem("train") for r in mazes}
+    assert new_metrics == {r.stem("evaluate") for r in mazes}
+    for stage, files in before.items():  # nothing else was retrained, re-evaluated or touched
+        after = snapshot(clone, stage)
+        assert {rel: after[rel] for rel in files} == files, stage
+    # The items were rebuilt from the new metrics; the rows of the other tasks are what they were.
+    path = clone / "paper_results/anil2022/table_interventions.csv"
+    assert path.stat().st_mtime_ns > table_time
+    table, old = pd.read_csv(path), pd.read_csv(smoke_run / f"{TABLE}.csv")
+    pd.testing.assert_frame_equal(table[table["task"] != "mazes"], old[old["task"] != "mazes"])
+
+    # Back to the pulled config: every metrics file it needs is on disk under its old name, so only the
+    # items' inputs records (named by their runs) show that anil2022's items and the README are stale.
+    smoke_config(clone)
+    proc = run([tool("snakemake"), "-n", "--cores", "2"], cwd=clone)
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert "train" not in counts and "evaluate" not in counts, counts
+    anil2022_items = len(yaml.safe_load((ROOT / "config/papers.yaml").read_text())["anil2022"]["items"])
+    assert int(counts["table"]) + int(counts["figure"]) == anil2022_items and counts["readme"] == "1", counts
+    run([tool("snakemake"), "--cores", "2"], cwd=clone)
+    assert filecmp.cmp(path, smoke_run / f"{TABLE}.csv", shallow=False)
+
+
+def test_two_scales_live_side_by_side(smoke_run, tmp_path):
+    """Running another scale after smoke overwrites none of smoke's outputs and leaves it with nothing
+    to do. To stay cheap, the other scale is `small` overridden to smoke's experiments but for the
+    mazes' epochs: its other runs have smoke's identities, so they are shared, not retrained, and only
+    the mazes runs are new; its items go to paper_results/ (small is the committed scale), smoke's stay
+    under scales/smoke/."""
+    project = tmp_path / "project"
+    shutil.copytree(smoke_run, project, symlinks=True)
+    smoke = {stage: snapshot(project, stage) for stage in ("data", "checkpoints", "results", "scales")}
+    smoke_runs = job_dirs(project, "checkpoints")
+
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    mazes_epochs = {"anil2022": {"mazes": {"train": {"epochs": 2}}}}
+    other = config.deep_merge(raw["presets"]["smoke"], mazes_epochs)
+    overrides = "overrides=" + yaml.safe_dump(other, default_flow_style=True, width=10**6).strip()
+    run([tool("snakemake"), "--cores", "2", "--config", "scale=small", overrides], cwd=project)
+
+    for stage, files in smoke.items():
+        after = snapshot(project, stage)
+        assert {rel: after[rel] for rel in files} == files, stage
+    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                      {"scale": "small", "overrides": other})
+    from implicit_repro.papers.anil2022 import grid
+
+    mazes = {r.stem("train") for r in grid.runs(cfg["anil2022"]) if r.task == "mazes"}
+    assert job_dirs(project, "checkpoints") - smoke_runs == mazes
+    table = pd.read_csv(project / "paper_results/anil2022/table_interventions.csv")
+    assert set(table["scale"]) == {"small"}
+
+    proc = run([tool("snakemake"), "-n", *SMOKE], cwd=project)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+

@@ -169,7 +169,7 @@ def resolve(raw: dict, schema: dict, source: str = "config/config.yaml", origin:
     """Validate the raw file, merge defaults <- presets[scale] <- overrides, validate the result.
 
     ``origin`` tells which input each key came from (default: all of it from ``source``).
-    Returns the experiment tree plus ``scale``."""
+    Returns the experiment tree plus ``scale`` and ``committed_scale``."""
     origin = origin or Origin([(source, raw)])
     raw = {**raw, "overrides": _parse_overrides(raw.get("overrides"))}
     _validate(raw, {k: v for k, v in schema.items() if k != "$defs"}, origin.of_raw)
@@ -180,7 +180,7 @@ def resolve(raw: dict, schema: dict, source: str = "config/config.yaml", origin:
     _validate(merged, experiment_schema,
               lambda path: f"{origin.of_experiment(path, scale)} (scale '{scale}')")
     _check_cross_field(merged, origin.summary(), scale)
-    return {"scale": scale, **merged}
+    return {"scale": scale, "committed_scale": raw["committed_scale"], **merged}
 
 
 OVERRIDES_EXAMPLE = "--config 'overrides={anil2022: {prefix_sums: {seeds: [0, 1]}}}'"

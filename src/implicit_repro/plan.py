@@ -4,7 +4,7 @@ GPU-hours and peak memory, and the total.
     python -m implicit_repro plan --scale paper            # timings measured at `small`, in logs/
 
 Training and evaluation jobs are estimated from the benchmark files Snakemake wrote for a measured
-scale (``logs/benchmark/<rule>/<run>.tsv``): seconds per unit of work, the work of a job coming from
+scale (``logs/benchmark/<rule>/<run key>-<id>.tsv``): seconds per unit of work, the work of a job coming from
 its paper's model of it (``papers/<paper>/grid.py: work``), matched on the most specific of (paper,
 task, variant or intervention), (paper, variant or intervention), (paper); the matching measured
 jobs' seconds over their work, both summed, times the target job's work. Data and report jobs are counted with the
@@ -33,7 +33,7 @@ BYTES_PER_ACTIVATION = 8  # fp32 value + its gradient
 class Job:
     rule: str
     paper: str
-    key: str  # the run key (paper/task/run/seed<k>) or the output's path
+    key: str  # the stem of the job's benchmark file (paper/task/run/seed<k>-<id>), or the output's path
     match: tuple[tuple, ...]  # most specific first: the keys a measured rate may come from
     work: float
     activations: float
@@ -48,10 +48,12 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
             out.append(Job("data", paper, path, ((paper,),), 1.0, 0.0))
         for run in grid.runs(section):
             w = grid.work(section, run)
+            run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
             kind = run.run.split("/")[0]  # the intervention or the variant
             match = ((paper, run.task, kind), (paper, kind), (paper,))
             for rule in SCALED:
-                out.append(Job(rule, paper, run.key, match, w[rule], w["activations"] if rule == "train" else 0.0))
+                out.append(Job(rule, paper, run.stem(rule), match, w[rule],
+                               w["activations"] if rule == "train" else 0.0))
     return out
 
 

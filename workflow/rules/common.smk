@@ -1,13 +1,16 @@
 # Helpers shared by every stage: the resolved config and, per paper, its datasets, downloads, runs
 # and items, each asked of the paper's package (src/implicit_repro/papers/<paper>/grid.py). No rule
 # names a paper: adding one adds its config section, its entry in config/papers.yaml and its package.
+import functools
 import json
+
+from snakemake.exceptions import WorkflowError
 
 ENV = "../envs/implicit_repro.yaml"
 
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
 from implicit_repro.numerics import shell_exports
-from implicit_repro.papers import known, part
+from implicit_repro.papers import ID_DIGITS, identity, known, part
 
 try:
     CFG = resolve(config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
@@ -31,8 +34,28 @@ except ConfigError as exc:
 # The papers of this run: those with a section in the config, a package and facts in papers.yaml.
 PAPERS = [p for p in known() if p in CFG and p in PAPER_FACTS]
 GRIDS = {p: part(p, "grid") for p in PAPERS}
-RUNS = {r.key: r for p in PAPERS for r in GRIDS[p].runs(CFG[p])}
-DATASETS = {path: d for p in PAPERS for path, d in GRIDS[p].datasets(CFG[p]).items()}
+
+
+def configured(runs):
+    """The runs in the config's numerics mode and on its device, which are part of their identity."""
+    return [r.configured(CFG["numerics"], CFG["device"]) for r in runs]
+
+
+@functools.cache  # the config is fixed for the run; items and records ask again and again
+def item_runs(paper, item):
+    """The runs an item is built from (the scorecard's when ``item`` is None)."""
+    return configured(GRIDS[paper].item_runs(CFG[paper], item))
+
+
+RUNS = [r for p in PAPERS for r in configured(GRIDS[p].runs(CFG[p]))]
+# A job's outputs are named <key>-<identity> (papers/__init__.py: identity): a wildcard match finds its run.
+TRAINED = {r.stem("train"): r for r in RUNS}
+EVALUATED = {r.stem("evaluate"): r for r in RUNS}
+DATASETS = {}
+for p in PAPERS:
+    for d in GRIDS[p].datasets(CFG[p]).values():
+        d = d.configured(CFG["numerics"])  # a portable dataset is named apart, as its runs are
+        DATASETS[d.path] = d
 DOWNLOADS = {d.path: d for p in PAPERS for d in GRIDS[p].downloads(CFG[p])}
 
 
@@ -42,26 +65,51 @@ wildcard_constraints:
     split=r"[a-z]+[0-9]*[\w.\-]*",
     run=r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*",
     seed=r"\d+",
+    id=r"[0-9a-f]{%d}" % ID_DIGITS,
+
+
+def as_ancient(paths):
+    """Inputs compared by name, not by modification time. A data, checkpoint or metrics file is named
+    by its identity (papers/__init__.py), so one that exists is the one the job needs, whatever its
+    time: `dvc pull` restores files in no particular order (a checkpoint older than its data) and
+    `git clone` writes paper_results/README.md before the items it indexes; timestamps would rerun
+    what is current. A file being remade in the same run still reruns its consumers."""
+    return [ancient(p) for p in paths]
 
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def job_spec(spec):
-    """A job's spec, naming the numerics mode when it is not the default: switching to `portable`
-    then reruns every training and evaluation (their results differ), while the native runs keep
-    their spec, and so their outputs."""
-    return spec if CFG["numerics"] == "native" else {**spec, "numerics": CFG["numerics"]}
+def _stem(w):
+    return f"{w.paper}/{w.task}/{w.run}/seed{w.seed}-{w.id}"
 
 
-def run_of(w):
-    """The run a train or evaluate job's wildcards name."""
-    return RUNS[f"{w.paper}/{w.task}/{w.run}/seed{w.seed}"]
+def _run_named(table, w, what):
+    """The run whose outputs the wildcards name; a name of no run of this config (one of an older
+    config, say) is an error that says so instead of a KeyError."""
+    try:
+        return table[_stem(w)]
+    except KeyError:
+        raise WorkflowError(f"{what} {_stem(w)}: no run of the current config (scale {SCALE}) has this key and "
+                            "identity. Ask for the outputs of the current config (`snakemake -n` lists them).") from None
+
+
+def trained_run(w):
+    """The run a train job's wildcards name."""
+    return _run_named(TRAINED, w, "checkpoint")
+
+
+def evaluated_run(w):
+    return _run_named(EVALUATED, w, "metrics")
 
 
 def dataset_of(w):
-    return DATASETS[f"data/{w.paper}/{w.task}/{w.split}.pt"]
+    path = f"data/{w.paper}/{w.task}/{w.split}-{w.id}.pt"
+    if path not in DATASETS:
+        raise WorkflowError(f"{path}: no dataset of the current config (scale {SCALE}) has this name. Ask for "
+                            "the outputs of the current config (`snakemake -n` lists them).")
+    return DATASETS[path]
 
 
 def download_of(w):
@@ -74,7 +122,7 @@ def data_outputs():
 
 
 def train_outputs():
-    return [r.path("checkpoints", "model.pt") for r in RUNS.values()]
+    return [r.path("checkpoints", "model.pt") for r in RUNS]
 
 
 def metrics_of(runs):
@@ -82,25 +130,57 @@ def metrics_of(runs):
 
 
 def evaluate_outputs():
-    return metrics_of(RUNS.values())
+    return metrics_of(RUNS)
 
 
 def item_metrics(paper, item):
     """The metrics files an item is built from (the scorecard's when ``item`` is None)."""
-    return metrics_of(GRIDS[paper].item_runs(CFG[paper], item))
+    return metrics_of(item_runs(paper, item))
 
 
 def item_train_logs(paper, item):
     """The training logs of the same runs, in the same order: the wall-clock training time, which
     the deterministic metrics files do not hold."""
-    return [r.path("checkpoints", "train_log.jsonl") for r in GRIDS[paper].item_runs(CFG[paper], item)]
+    return [r.path("checkpoints", "train_log.jsonl") for r in item_runs(paper, item)]
+
+
+# Items of the committed scale are paper_results/ and figures/, in git; any other scale's live under
+# scales/<scale>/ (git-ignored): running a scale overwrites no other scale's items. Data, checkpoints
+# and metrics need no such prefix: their identities differ where their configs do.
+ITEMS = "" if SCALE == CFG["committed_scale"] else f"scales/{SCALE}/"
+
+
+def item_inputs(paper, item):
+    """What an item is built from, as its inputs record lists it (results/inputs.py)."""
+    return {"scale": SCALE, "metrics": item_metrics(paper, item), "train_logs": item_train_logs(paper, item)}
+
+
+def readme_inputs():
+    return {"scale": SCALE, "metrics": [p for paper in PAPERS for p in item_metrics(paper, None)],
+            "train_logs": [p for paper in PAPERS for p in item_train_logs(paper, None)],
+            "produced": [f"{paper}/{item}" for paper, item in all_items()],
+            "config": {k: v for k, v in CFG.items() if k != "resources"}}
+
+
+def inputs_record(paper, item):
+    """<ITEMS>paper_results/inputs/<paper>/<item>-<id>.json, named by what the item is built from, and
+    an input of the item's rule: a config whose runs differ asks for a record that is not there, so
+    the item is rebuilt, Snakemake's records of the last build or not (results/inputs.py)."""
+    return f"{ITEMS}paper_results/inputs/{paper}/{item}-{identity(item_inputs(paper, item))}.json"
+
+
+def readme_inputs_record():
+    return f"{ITEMS}paper_results/inputs/README-{identity(readme_inputs())}.json"
 
 
 def item_files(paper, item):
-    """Tables are paper_results/<paper>/<item>.{csv,md,tex}, figures figures/<paper>/<item>.{png,pdf}."""
+    """Tables are paper_results/<paper>/<item>.{csv,md,tex}, figures figures/<paper>/<item>.{png,pdf};
+    each with its inputs record."""
     if PAPER_FACTS[paper]["items"][item]["kind"] == "table":
-        return expand(f"paper_results/{paper}/{item}.{{ext}}", ext=("csv", "md", "tex"))
-    return expand(f"figures/{paper}/{item}.{{ext}}", ext=("png", "pdf"))
+        files = expand(f"{ITEMS}paper_results/{paper}/{item}.{{ext}}", ext=("csv", "md", "tex"))
+    else:
+        files = expand(f"{ITEMS}figures/{paper}/{item}.{{ext}}", ext=("png", "pdf"))
+    return files + [inputs_record(paper, item)]
 
 
 def all_items():
@@ -108,8 +188,24 @@ def all_items():
     return [(paper, item) for paper in PAPERS for item in PAPER_FACTS[paper]["items"]]
 
 
+@functools.cache
+def input_records():
+    """Path -> content of every inputs record of this config."""
+    records = {inputs_record(paper, item): item_inputs(paper, item) for paper, item in all_items()}
+    return {**records, readme_inputs_record(): readme_inputs()}
+
+
+def known_record(path):
+    records = input_records()
+    if path not in records:
+        raise WorkflowError(f"{path}: no item of the current config (scale {SCALE}) is built from this record; "
+                            "ask for the outputs of the current config (`snakemake -n` lists them).")
+    return records[path]
+
+
 def report_outputs():
-    return ["paper_results/README.md", "paper_results/scorecard.csv", "paper_results/scorecard_summary.md"]
+    names = ("README.md", "scorecard.csv", "scorecard_summary.md")
+    return [f"{ITEMS}paper_results/{name}" for name in names] + [readme_inputs_record()]
 
 
 # --- the HTML report (`snakemake --report report.html`): categories and captions ------------------
@@ -141,7 +237,7 @@ def item_caption(w):
     ours = " This item is OUR ADDITION, not one of the paper's." if meta.get("ours") else ""
     return (f"**{w.paper}** ``{w.item}`` ({meta['kind']}): {meta['what']}.{ours} Bears on {claims}. Scale: "
             f"**{SCALE}**; {reported} Where the paper is silent, this project's choices (values in force) are "
-            f"listed under \"Choices where the papers are silent\" in paper_results/README.md (category "
+            f"listed under \"Choices where the papers are silent\" in {ITEMS}paper_results/README.md (category "
             f"\"{SCORECARD_CATEGORY}\"). The table's or figure's own caption (in its .md file or title) says "
             "how each number is computed.")
 

@@ -1,5 +1,5 @@
 # Raw downloads (each checked against its SHA-256), then seeded dataset generation: one file per
-# (paper, task, split), written once.
+# (paper, task, split, identity of its generator parameters), written once.
 
 # On a cluster the download runs where snakemake runs: compute nodes often have no network.
 localrules:
@@ -27,15 +27,15 @@ rule download:
 
 rule generate:
     input:
-        lambda w: dataset_of(w).raw,
+        lambda w: as_ancient(dataset_of(w).raw),  # checked against their SHA-256 when downloaded
     output:
-        "data/{paper}/{task}/{split}.pt",
+        "data/{paper}/{task}/{split}-{id}.pt",
     params:
         generator=lambda w: as_json(dataset_of(w).params),
     log:
-        "logs/data/{paper}/{task}/{split}.log",
+        "logs/data/{paper}/{task}/{split}-{id}.log",
     benchmark:
-        "logs/benchmark/data/{paper}/{task}/{split}.tsv"
+        "logs/benchmark/data/{paper}/{task}/{split}-{id}.tsv"
     conda:
         ENV
     threads: RES["data"]["threads"]

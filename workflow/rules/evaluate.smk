@@ -1,19 +1,20 @@
-# One evaluation job per trained model; what it measures is the paper's (papers/<paper>/evaluate.py).
+# One evaluation job per trained model, named <key>-<identity of its spec and checkpoint>; what it
+# measures is the paper's (papers/<paper>/evaluate.py).
 
 
 rule evaluate:
-    input:
-        model="checkpoints/{paper}/{task}/{run}/seed{seed}/model.pt",
-        train_log="checkpoints/{paper}/{task}/{run}/seed{seed}/train_log.jsonl",
-        splits=lambda w: run_of(w).eval_data,
+    input:  # named by identity, compared by name: see as_ancient
+        model=lambda w: ancient(evaluated_run(w).path("checkpoints", "model.pt")),
+        train_log=lambda w: ancient(evaluated_run(w).path("checkpoints", "train_log.jsonl")),
+        splits=lambda w: as_ancient(evaluated_run(w).eval_data),
     output:
-        "results/{paper}/{task}/{run}/seed{seed}/metrics.json",
+        "results/{paper}/{task}/{run}/seed{seed}-{id}/metrics.json",
     params:
-        spec=lambda w: as_json(job_spec(run_of(w).eval_spec)),
+        spec=lambda w: as_json(evaluated_run(w).eval_job),
     log:
-        "logs/evaluate/{paper}/{task}/{run}/seed{seed}.log",
+        "logs/evaluate/{paper}/{task}/{run}/seed{seed}-{id}.log",
     benchmark:
-        "logs/benchmark/evaluate/{paper}/{task}/{run}/seed{seed}.tsv"
+        "logs/benchmark/evaluate/{paper}/{task}/{run}/seed{seed}-{id}.tsv"
     conda:
         ENV
     threads: RES["evaluate"]["threads"]

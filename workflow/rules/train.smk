@@ -1,19 +1,20 @@
-# One training job per run of a paper's grid. Resumes from its epoch checkpoint.
+# One training job per run of a paper's grid, named <key>-<identity of its spec and data>.
+# Resumes from its epoch checkpoint.
 
 
 rule train:
     input:
-        data=lambda w: run_of(w).train_data,
+        data=lambda w: ancient(trained_run(w).train_data),  # named by identity: see as_ancient
     output:
-        model="checkpoints/{paper}/{task}/{run}/seed{seed}/model.pt",
-        log="checkpoints/{paper}/{task}/{run}/seed{seed}/train_log.jsonl",
+        model="checkpoints/{paper}/{task}/{run}/seed{seed}-{id}/model.pt",
+        log="checkpoints/{paper}/{task}/{run}/seed{seed}-{id}/train_log.jsonl",
     params:
-        spec=lambda w: as_json(job_spec(run_of(w).train_spec)),
+        spec=lambda w: as_json(trained_run(w).train_job),
         device=CFG["device"],
     log:
-        "logs/train/{paper}/{task}/{run}/seed{seed}.log",
+        "logs/train/{paper}/{task}/{run}/seed{seed}-{id}.log",
     benchmark:
-        "logs/benchmark/train/{paper}/{task}/{run}/seed{seed}.tsv"
+        "logs/benchmark/train/{paper}/{task}/{run}/seed{seed}-{id}.tsv"
     conda:
         ENV
     threads: RES["train"]["threads"]

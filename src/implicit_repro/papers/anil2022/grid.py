@@ -25,25 +25,24 @@ def split_params(section: dict, task: str) -> dict[str, dict]:
     return dict(task_splits(task, section[task]["data"]))
 
 
-def dataset_path(task: str, split: str) -> str:
-    return f"data/{PAPER}/{task}/{split}.pt"
+def dataset(section: dict, task: str, split: str) -> Dataset:
+    params = split_params(section, task)[split]
+    return Dataset(PAPER, task, split, params, tuple(raw_inputs(task, params)))
 
 
 def eval_splits(section: dict, task: str) -> dict[str, str]:
     """Split name -> dataset file; the in-distribution split is the held-out part of the training
     split, then come the harder ones."""
     names = list(split_params(section, task))
-    splits = {"in_distribution": dataset_path(task, names[0])}
-    splits.update({name: dataset_path(task, name) for name in names[1:]})
+    splits = {"in_distribution": dataset(section, task, names[0]).path}
+    splits.update({name: dataset(section, task, name).path for name in names[1:]})
     return splits
 
 
 def datasets(section: dict) -> dict[str, Dataset]:
-    return {
-        dataset_path(task, split): Dataset(task, split, params, tuple(raw_inputs(task, params)))
-        for task in tasks(section)
-        for split, params in split_params(section, task).items()
-    }
+    """Path -> dataset, of every split of every enabled task."""
+    out = [dataset(section, task, split) for task in tasks(section) for split in split_params(section, task)]
+    return {d.path: d for d in out}
 
 
 def downloads(section: dict) -> list[Download]:
@@ -78,7 +77,7 @@ def _run(section: dict, task: str, intervention: str, gradient: str, seed: int) 
     return Run(
         PAPER, task, f"{intervention}/{gradient}", int(seed),
         train_spec=train, eval_spec={**train, "eval": t["eval"], "splits": splits},
-        train_data=dataset_path(task, names[0]), eval_data=tuple(sorted({p for _, p in splits})),
+        train_data=dataset(section, task, names[0]).path, eval_data=tuple(sorted({p for _, p in splits})),
     )
 
 

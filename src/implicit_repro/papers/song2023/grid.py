@@ -62,7 +62,8 @@ def _vision_datasets(section: dict) -> dict[str, Dataset]:
 
             archive = _cifar_archive(name)
             params, raw = {"source": name, "part": part, "archive": archive, "sha256": CIFAR[name].sha256}, (archive,)
-        out[f"data/{PAPER}/{name}/{part}.pt"] = Dataset(name, part, params, raw)
+        d = Dataset(PAPER, name, part, params, raw)
+        out[d.path] = d
     return out
 
 
@@ -71,14 +72,19 @@ def _sequence_splits(section: dict) -> dict[str, dict]:
     return dict(task_splits(SEQUENCE_TASK, data))
 
 
-def _sequence_path(split: str) -> str:
-    return f"data/{PAPER}/{SEQUENCE_TASK}/{split}.pt"
+def _sequence_path(section: dict, split: str) -> str:
+    return Dataset(PAPER, SEQUENCE_TASK, split, _sequence_splits(section)[split]).path
+
+
+def _vision_path(section: dict, part: str) -> str:
+    return next(path for path, d in _vision_datasets(section).items() if d.split == part)
 
 
 def datasets(section: dict) -> dict[str, Dataset]:
+    """Path -> dataset: the vision task's train and test parts, and the sequence task's splits."""
     out = _vision_datasets(section)
-    out.update({_sequence_path(split): Dataset(SEQUENCE_TASK, split, params)
-                for split, params in _sequence_splits(section).items()})
+    sequence = [Dataset(PAPER, SEQUENCE_TASK, split, params) for split, params in _sequence_splits(section).items()]
+    out.update({d.path: d for d in sequence})
     return out
 
 
@@ -167,14 +173,15 @@ class _Grid:
         name = run_id(variant, depth, width, density) + (f"_e{epochs}" if epochs is not None else "")
         if sequence:
             names = list(_sequence_splits(s))
-            splits = [["in_distribution", _sequence_path(names[0])]] + [[n, _sequence_path(n)] for n in names[1:]]
-            train_data = _sequence_path(names[0])
+            splits = [["in_distribution", _sequence_path(s, names[0])]] + [[n, _sequence_path(s, n)]
+                                                                            for n in names[1:]]
+            train_data = _sequence_path(s, names[0])
             evaluation = {"max_iters": s["studies"]["other_paradigm"]["eval"]["max_iters"],
                           "n_examples": s["studies"]["other_paradigm"]["eval"]["n_examples"],
                           "batch_size": s["eval"]["batch_size"]}
         else:
-            splits = [["test", f"data/{PAPER}/{task}/test.pt"]]
-            train_data = f"data/{PAPER}/{task}/train.pt"
+            splits = [["test", _vision_path(s, "test")]]
+            train_data = _vision_path(s, "train")
             evaluation = {"batch_size": s["eval"]["batch_size"]}
         deq_eval = {"solver": deq["solver"], "max_iter": depth, "tol": deq["tol"]} if variant in DEQ else None
         eval_spec = {**spec, "run": name, "eval": {**evaluation, "deq": deq_eval}, "splits": splits,
