@@ -169,6 +169,13 @@ CONFIG_CASES = [
      lambda p: copied_config(p, "epochs: 10", "epochs: -3"), "mine.yaml, under `defaults`"),
     ("papers-file-syntax-error", ["--config", SMOKE],
      lambda p: (p / "config/papers.yaml").write_text("anil2022: {items: [\n"), "config/papers.yaml: not valid YAML"),
+    # Targets whose identity no job of the config has (an older config's, a typo): named, not a KeyError.
+    ("target-checkpoint-of-no-run", ["checkpoints/anil2022/prefix_sums/baseline/unrolled/seed0-deadbeef/model.pt",
+                                     "--config", SMOKE], None, "seed0-deadbeef: no run of the current config"),
+    ("target-metrics-of-no-run", ["results/anil2022/mazes/baseline/unrolled/seed0-0123abcd/metrics.json",
+                                  "--config", SMOKE], None, "metrics anil2022/mazes/baseline/unrolled/seed0-0123abcd"),
+    ("target-dataset-of-no-config", ["data/anil2022/prefix_sums/bits8-deadbeef.pt", "--config", SMOKE], None,
+     "bits8-deadbeef.pt: no dataset of the current config"),
     # Snakemake reads a --configfile before any code of the workflow runs (snakemake/common/configfile.py
     # opens it outside the `try` that would turn a missing file into "Config file ... not found"); these
     # two stay Snakemake's messages. Strict: the day Snakemake names them, these tests say so.

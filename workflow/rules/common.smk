@@ -4,8 +4,6 @@
 import functools
 import json
 
-from snakemake.exceptions import WorkflowError
-
 ENV = "../envs/implicit_repro.yaml"
 
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
@@ -88,11 +86,10 @@ def _stem(w):
 def _run_named(table, w, what):
     """The run whose outputs the wildcards name; a name of no run of this config (one of an older
     config, say) is an error that says so instead of a KeyError."""
-    try:
-        return table[_stem(w)]
-    except KeyError:
-        raise WorkflowError(f"{what} {_stem(w)}: no run of the current config (scale {SCALE}) has this key and "
-                            "identity. Ask for the outputs of the current config (`snakemake -n` lists them).") from None
+    if _stem(w) not in table:
+        stop_on_bad_target(f"{what} {_stem(w)}: no run of the current config (scale {SCALE}) has this key and "
+                           "identity. Ask for the outputs of the current config (`snakemake -n` lists them).")
+    return table[_stem(w)]
 
 
 def trained_run(w):
@@ -107,8 +104,8 @@ def evaluated_run(w):
 def dataset_of(w):
     path = f"data/{w.paper}/{w.task}/{w.split}-{w.id}.pt"
     if path not in DATASETS:
-        raise WorkflowError(f"{path}: no dataset of the current config (scale {SCALE}) has this name. Ask for "
-                            "the outputs of the current config (`snakemake -n` lists them).")
+        stop_on_bad_target(f"{path}: no dataset of the current config (scale {SCALE}) has this name. Ask for "
+                           "the outputs of the current config (`snakemake -n` lists them).")
     return DATASETS[path]
 
 
@@ -198,8 +195,8 @@ def input_records():
 def known_record(path):
     records = input_records()
     if path not in records:
-        raise WorkflowError(f"{path}: no item of the current config (scale {SCALE}) is built from this record; "
-                            "ask for the outputs of the current config (`snakemake -n` lists them).")
+        stop_on_bad_target(f"{path}: no item of the current config (scale {SCALE}) is built from this record. "
+                           "Ask for the outputs of the current config (`snakemake -n` lists them).")
     return records[path]
 
 

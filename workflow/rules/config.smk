@@ -22,6 +22,12 @@ def stop_on_bad_config(exc):
     sys.exit(2)
 
 
+def stop_on_bad_target(message):
+    """A target named on the command line that the current config does not make (an input function
+    found it out): the same one line and exit code 2 as a bad config."""
+    stop_on_bad_config(message)
+
+
 def config_layers():
     """What Snakemake merged into `config`, lowest precedence first, with the name to blame."""
     layers = [(CONFIG_FILE, CONFIG_RAW)]
