@@ -49,11 +49,14 @@ RUNS = [r for p in PAPERS for r in configured(GRIDS[p].runs(CFG[p]))]
 # A job's outputs are named <key>-<identity> (papers/__init__.py: identity): a wildcard match finds its run.
 TRAINED = {r.stem("train"): r for r in RUNS}
 EVALUATED = {r.stem("evaluate"): r for r in RUNS}
-DATASETS = {}
-for p in PAPERS:
-    for d in GRIDS[p].datasets(CFG[p]).values():
-        d = d.configured(CFG["numerics"])  # a portable dataset is named apart, as its runs are
-        DATASETS[d.path] = d
+
+
+def configured_datasets(paper):
+    """The paper's datasets in the config's numerics mode: a portable dataset is named apart, as its runs are."""
+    return [d.configured(CFG["numerics"]) for d in GRIDS[paper].datasets(CFG[paper]).values()]
+
+
+DATASETS = {d.path: d for p in PAPERS for d in configured_datasets(p)}
 DOWNLOADS = {d.path: d for p in PAPERS for d in GRIDS[p].downloads(CFG[p])}
 
 
