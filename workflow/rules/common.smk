@@ -155,7 +155,9 @@ def item_inputs(paper, item):
     return {"scale": SCALE, "metrics": item_metrics(paper, item), "train_logs": item_train_logs(paper, item)}
 
 
+@functools.cache
 def readme_inputs():
+    """What the README is built from: every paper's scorecard runs, the items and the config."""
     return {"scale": SCALE, "metrics": [p for paper in PAPERS for p in item_metrics(paper, None)],
             "train_logs": [p for paper in PAPERS for p in item_train_logs(paper, None)],
             "produced": [f"{paper}/{item}" for paper, item in all_items()],

@@ -96,8 +96,8 @@ rule figure:
 rule readme:
     input:
         item_files=as_ancient(path for paper, item in all_items() for path in item_files(paper, item)),
-        metrics=as_ancient(path for paper in PAPERS for path in item_metrics(paper, None)),
-        train_logs=as_ancient(path for paper in PAPERS for path in item_train_logs(paper, None)),
+        metrics=as_ancient(readme_inputs()["metrics"]),
+        train_logs=as_ancient(readme_inputs()["train_logs"]),
         inputs=ancient(readme_inputs_record()),
         papers=PAPERS_FILE,
     output:
@@ -108,8 +108,8 @@ rule readme:
         summary=f"{ITEMS}paper_results/scorecard_summary.md",
     params:
         scale=SCALE,
-        produced=[f"{paper}/{item}" for paper, item in all_items()],
-        config=as_json({k: v for k, v in CFG.items() if k != "resources"}),
+        produced=readme_inputs()["produced"],
+        config=as_json(readme_inputs()["config"]),
         stem=lambda w, output: output.readme.rsplit(".", 1)[0],
     log:
         f"logs/report/{SCALE}/readme.log",
