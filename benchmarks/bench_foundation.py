@@ -92,7 +92,7 @@ def bench_sweep(args) -> Result:
     k = args.sweep_k
     t_train, _ = timed(lambda: pretrain(model, task, x, y, args.sweep_train_steps))
     model.eval()
-    t_sweep, sweep = timed(lambda: trajectory_sweep(model, task, x, y, k)["correct"])
+    t_sweep, sweep = timed(lambda: trajectory_sweep(model, task, x, y, k).correct)
     t_naive, naive = timed(lambda: per_k_correct(model, task, x, y, k))
     identical = torch.equal(sweep, naive)
     ratio = t_naive / t_sweep

@@ -243,7 +243,7 @@ def test_per_example_table_uses_learned_models_only(tmp_path):
         (2, 1, 1, 12, 12)
     assert (ps["mean_aa_correct"], ps["mean_aa_wrong"]) == pytest.approx((0.9, 0.2))
     assert ps["within_model_r"] == pytest.approx(1.0)
-    assert ps["verdict"] == "too few models" and np.isnan(ps["ci_low"])  # one model, not MIN_PER_GROUP
+    assert np.isnan(ps["ci_low"]) and "verdict" not in ps  # one model: no interval; verdicts are the scorecard's
     mazes = frame.loc["mazes"]
     assert (mazes["n_correct"], mazes["n_wrong"], mazes["n_models_used"]) == (2, 1, 0)  # below MIN_PER_CLASS
     assert np.isnan(mazes["within_model_r"])
@@ -303,7 +303,10 @@ def test_every_item_is_written_for_a_single_seed(item, tmp_path):
 
 def test_scorecard_says_too_few_models_below_the_minimum_per_group():
     from implicit_repro.papers.anil2022.claims import scorecard
-    from implicit_repro.results.scorecard import MIN_PER_GROUP
+    from implicit_repro.results.reported import load_papers
+    from implicit_repro.results.scorecard import MIN_PER_GROUP, score
+
+    facts = load_papers(ROOT / "config/papers.yaml")
 
     def claim3(n_seeds):
         records = [make_record(intervention=i, seed=s, accuracy={**{split: 0.9 for split in ORDER}, ORDER[-1]: acc})
@@ -311,10 +314,10 @@ def test_scorecard_says_too_few_models_below_the_minimum_per_group():
         # jitter so the bootstrap has variance to resample
         for k, r in enumerate(records):
             r["splits"][ORDER[-1]]["accuracy"] = [a + 0.01 * k for a in r["splits"][ORDER[-1]]["accuracy"]]
-        return next(r for r in scorecard(records) if r["claim"] == 3)
+        return next(r for r in score(scorecard(records), facts).to_dict("records") if r["claim"] == 3)
 
     assert MIN_PER_GROUP == 5
-    assert claim3(4)["verdict"] == "too few models" and np.isnan(claim3(4)["ci_low"])
+    assert claim3(4)["verdict"] == "too few models" and claim3(4)["models_needed"] >= 5
     assert claim3(5)["verdict"] == "replicated"
 
 
@@ -349,6 +352,8 @@ def test_readme_training_outcome_counts_learned_and_diverged_models_per_task():
     assert mazes["median"] == pytest.approx(0.575) and (mazes["min"], mazes["max"]) == (0.20, 0.95)
     # at the training budget (0.5), not after the extra test-time iterations (1.0)
     assert outcome.loc["prefix_sums", "learned"] == 0 and outcome.loc["prefix_sums", "max"] == 0.5
-    text = readme.render(PAPERS, set(), pd.DataFrame(columns=["paper", "claim"]), "small", "",
+    from implicit_repro.results.scorecard import COLUMNS
+
+    text = readme.render(PAPERS, set(), pd.DataFrame(columns=COLUMNS), "small", "",
                          {"anil2022": claims.training_outcome_markdown(records)})
     assert "| mazes | 3 | 1 | 0.575 | 0.200 | 0.950 | 1 of 2 |" in text

@@ -15,7 +15,8 @@ from implicit_repro.papers import known, part
 from implicit_repro.papers.anil2022 import claims
 from implicit_repro.results.collect import load_records
 from implicit_repro.results.reported import PROVENANCES
-from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP, TOO_FEW, VERDICTS, judge
+from implicit_repro.results.scorecard import (MIN_FOR_CORRELATION, MIN_PER_GROUP, TOO_FEW, VERDICTS, Evidence, judge,
+                                              score)
 from implicit_repro.results.stats import bootstrap_ci, point_biserial, spearman, verdict
 
 HARD = ORDER[-1]
@@ -27,8 +28,10 @@ def curve(at_train: float, at_max: float) -> list[float]:
     return [at_train] * TRAIN + [at_max] * (MAX - TRAIN)
 
 
-def rows_of(records, claim):
-    return [r for r in claims.scorecard(records) if r["claim"] == claim]
+def rows_of(records, claim, facts=PAPERS):
+    """The judged scorecard rows of one claim of anil2022."""
+    card = score(claims.scorecard(records), facts)
+    return card[card["claim"] == claim].to_dict("records")
 
 
 # --- the verdict rule and the interval -----------------------------------------------------------
@@ -40,6 +43,16 @@ def test_a_ci_that_touches_zero_is_inconclusive():
     assert verdict(1e-9, 0.4) == "replicated" and verdict(-0.4, -1e-9) == "not replicated"
 
 
+def test_a_ci_below_the_smallest_effect_is_not_replicated_on_the_claimed_side():
+    assert verdict(0.01, 0.04, smallest_effect=0.05) == "not replicated"  # real, but too small to matter
+    assert verdict(0.01, 0.05, smallest_effect=0.05) == "replicated"  # touching it is not wholly below
+    assert verdict(-0.02, 0.06, smallest_effect=0.05) == "inconclusive"
+    # a claim that the statistic is negative: its claimed side is -high .. -low
+    assert verdict(-0.04, -0.01, expected_sign=-1, smallest_effect=0.05) == "not replicated"
+    assert verdict(-0.2, -0.1, expected_sign=-1, smallest_effect=0.05) == "replicated"
+    assert verdict(0.1, 0.2, expected_sign=-1, smallest_effect=0.05) == "not replicated"  # reversed
+
+
 def test_the_interval_is_95_percent():
     """The percentile CI of a mean of n normal draws is about mean ± 1.96 σ/√n (a 90% one: ± 1.645)."""
     sample = np.random.default_rng(1).normal(0.0, 1.0, 400)
@@ -48,14 +61,27 @@ def test_the_interval_is_95_percent():
     assert 1.85 < half < 2.07, half
 
 
-def test_judge_says_too_few_models_below_the_minimum_and_judges_from_it():
-    group = np.linspace(0.5, 0.6, MIN_PER_GROUP)
-    assert judge((group[:-1],), np.mean)[2] == TOO_FEW
-    assert judge((group,), np.mean)[2] == "replicated"
-    assert judge((-group,), np.mean)[2] == "not replicated"
-    pairs = np.column_stack([np.arange(MIN_FOR_CORRELATION - 1), np.arange(MIN_FOR_CORRELATION - 1)])
-    assert judge((pairs,), lambda p: spearman(p[:, 0], p[:, 1]), minimum=MIN_FOR_CORRELATION)[2] == TOO_FEW
+def test_the_minimums_are_pinned_a_group_at_the_minimum_is_judged_one_below_is_not():
+    """The numbers are written out, not read from the constants: lowering a minimum must fail here."""
+    assert (MIN_PER_GROUP, MIN_FOR_CORRELATION) == (5, 10)
+    group = np.linspace(0.5, 0.6, 5)
+    assert judge(Evidence((group[:4],), np.mean), 0.05)["verdict"] == TOO_FEW
+    assert judge(Evidence((group,), np.mean), 0.05)["verdict"] == "replicated"
+    assert judge(Evidence((-group,), np.mean), 0.05)["verdict"] == "not replicated"
+    two = (group, group - 0.3)
+    assert judge(Evidence((two[0][:4], two[1]), lambda a, b: a.mean() - b.mean()), 0.05)["verdict"] == TOO_FEW
+    rho = lambda p: spearman(p[:, 0], p[:, 1])  # noqa: E731
+    pairs = np.column_stack([np.arange(10.0), np.arange(10.0) + 0.1 * np.sin(np.arange(10.0))])
+    assert judge(Evidence((pairs,), rho, minimum=MIN_FOR_CORRELATION), 0.5)["verdict"] == "replicated"
+    assert judge(Evidence((pairs[:9],), rho, minimum=MIN_FOR_CORRELATION), 0.5)["verdict"] == TOO_FEW
     assert set(VERDICTS) >= {"replicated", "not replicated", "inconclusive", TOO_FEW}
+
+
+def test_anil2022_claim2_gets_a_verdict_from_ten_models_and_not_from_nine():
+    records = [make_record(seed=s, aa={**dict.fromkeys(ORDER, 0.5), HARD: s / 10},
+                           accuracy={**dict.fromkeys(ORDER, 0.9), HARD: curve(0.5, s / 10)}) for s in range(10)]
+    assert rows_of(records, 2)[0]["verdict"] == "replicated"
+    assert rows_of(records[:9], 2)[0]["verdict"] == TOO_FEW
 
 
 def test_correlations_on_known_data():
@@ -115,7 +141,10 @@ def test_claim3_promoting_must_raise_and_penalizing_must_lower_accuracy():
     assert penalize["verdict"] == "replicated"  # lower than the baseline is what the claim says
     raised = [hard_accuracy(i, s, acc) for i, acc in (("baseline", 0.5), ("anti_alignment", 0.8))
               for s in range(MIN_PER_GROUP)]
-    assert rows_of(raised, 3)[0]["verdict"] == "not replicated"
+    promote, penalize = rows_of(raised, 3)
+    assert penalize["verdict"] == "not replicated"
+    # no promoting arm: the part still has its row, saying why it cannot be scored
+    assert promote["verdict"] == "inconclusive" and "cannot be scored" in promote["statistic"]
 
 
 # --- claim 4: per example, within models ---------------------------------------------------------
@@ -196,15 +225,15 @@ def test_every_claim_gets_a_scorecard_line_even_with_no_run(paper):
     """song2023 scores each claim as "study not run"; anil2022 scores per task, so with no task
     evaluated it has no rows and the README says "not yet computed" for each claim."""
     from implicit_repro.results import readme
-    from implicit_repro.results.scorecard import scorecard_frame
 
-    rows = part(paper, "claims").scorecard([])
+    card = score(part(paper, "claims").scorecard([]), PAPERS)
+    rows = card.to_dict("records")
     assert all(r["verdict"] in VERDICTS for r in rows)
     if rows:
         assert {r["claim"] for r in rows} == set(PAPERS[paper]["claims"])
-    text = readme.render({paper: PAPERS[paper]}, set(), scorecard_frame(rows), "smoke", "")
-    for claim, statement in PAPERS[paper]["claims"].items():
-        assert f"| {claim}. {statement} |" in text
+    text = readme.render({paper: PAPERS[paper]}, set(), card, "smoke", "")
+    for claim, entry in PAPERS[paper]["claims"].items():
+        assert f"| {claim}. {entry['text']} |" in text
     if paper == "anil2022":
         assert rows == [] and text.count("not yet computed") == len(PAPERS[paper]["claims"])
 

@@ -13,6 +13,9 @@ from implicit_repro.papers.song2023.claims import song2023_scorecard
 from implicit_repro.papers.song2023.grid import DEQ
 from implicit_repro.papers.song2023.items import builder, design_frame, guideline_sentence
 from implicit_repro.results.reported import load_papers
+from implicit_repro.results.scorecard import score
+
+PAPERS = load_papers(ROOT / "config/papers.yaml")
 
 # The item ids and kinds, from the one data file that holds them.
 ITEMS = {item: meta["kind"] for item, meta in load_papers(ROOT / "config/papers.yaml")["song2023"]["items"].items()}
@@ -173,8 +176,9 @@ def test_table_other_paradigm_reads_the_training_budget(tmp_path):
     assert wt.loc["bits16", "gain_mean"] == pytest.approx(-0.2)
 
 
-def _claims(records: list[dict]) -> dict[int, list[dict]]:
-    rows = song2023_scorecard(records)
+def _claims(records: list[dict], fragility: bool = True) -> dict[int, list[dict]]:
+    """The judged scorecard rows of song2023, per claim."""
+    rows = score(song2023_scorecard(records), PAPERS, fragility=fragility).to_dict("records")
     assert all(r["paper"] == "song2023" for r in rows)
     return {c: [r for r in rows if r["claim"] == c] for c in range(1, 6)}
 
@@ -224,9 +228,22 @@ def test_claim2_efficiency_ratios():
 
 
 def test_fewer_runs_than_the_minimum_give_too_few_models():
-    a = _claims(wt_vs_deq(FIVE_WT, FIVE_DEQ[:4]))[2][0]  # 4 DEQ runs: one short of MIN_PER_GROUP
+    a = _claims(wt_vs_deq(FIVE_WT, FIVE_DEQ[:4]))[2][0]  # 4 DEQ runs: one short of the minimum, 5
     assert a["value"] == pytest.approx(0.92 - 0.8175)
-    assert math.isnan(a["ci_low"]) and math.isnan(a["ci_high"]) and a["verdict"] == "too few models"
+    assert a["verdict"] == "too few models" and a["models_needed"] >= 5
+    assert a["ci_low"] < a["value"] < a["ci_high"]  # the interval is shown, the verdict withheld
+
+
+def design_grid(seeds: int, spread: float = 0.2) -> list[dict]:
+    """Two design cells whose true accuracies differ by ``spread``, ``seeds`` runs each."""
+    return [record("wt", studies=["design_guidelines"], depth=d, width=8, density=1.0, seed=s,
+                   acc=0.5 + spread * (d == 4) + 0.01 * s) for d in (2, 4) for s in range(seeds)]
+
+
+def test_claim4_minimum_per_cell_is_pinned_at_three():
+    """Written out, not read from MIN_PER_CELL: lowering it to 2 must fail here."""
+    assert _claims(design_grid(3))[4][0]["verdict"] == "replicated"
+    assert _claims(design_grid(2))[4][0]["verdict"] == "too few models"
 
 
 def test_claim3_uses_the_matched_width_dense_wt():
@@ -288,7 +305,7 @@ def test_claim4_rarely_replicates_when_no_design_choice_matters():
         recs = [record("wt", studies=["design_guidelines"], depth=d, width=w, density=1.0, seed=s,
                        acc=float(0.8 + 0.03 * rng.standard_normal()))
                 for d in (2, 4, 8) for w in (8, 16, 24, 32) for s in range(3)]
-        (row,) = _claims(recs)[4]
+        (row,) = _claims(recs, fragility=False)[4]
         false += row["verdict"] == "replicated"
     assert false <= 4
 

@@ -14,9 +14,9 @@ from implicit_repro.interventions import auxiliary_loss, get_intervention
 from implicit_repro.papers.anil2022.limit_cycles import (CYCLE, FIXED_POINT, MOVING, classify_tail, tail_length,
                                                           trace_and_classify)
 from implicit_repro.path_independence import asymptotic_alignment
-from implicit_repro.regularizers import anti_alignment_penalty
+from implicit_repro.interventions import anti_alignment_penalty
 from implicit_repro.seeding import generator
-from implicit_repro.solvers import fixed_point_iterate
+from implicit_repro.iteration import fixed_point_iterate
 from implicit_repro.train import TrainJob, train
 
 

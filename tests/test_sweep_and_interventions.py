@@ -28,10 +28,10 @@ def test_one_pass_sweep_equals_one_run_per_budget():
         for p in model.parameters():
             p.mul_(3.0)
     sweep = trajectory_sweep(model, FIRST_BIT, x, y, max_iters=12)
-    assert sweep["correct"].shape == (12, len(x))
+    assert sweep.correct.shape == (12, len(x))
     with torch.no_grad():
         separate = torch.stack([FIRST_BIT.correct(model(x, k), y) for k in range(1, 13)])
-    assert torch.equal(sweep["correct"], separate)
+    assert torch.equal(sweep.correct, separate)
     assert len({tuple(row.tolist()) for row in separate}) > 1  # the check is not vacuous
 
 
@@ -39,8 +39,8 @@ def test_batched_sweep_equals_whole_batch():
     model, x, y = _model_and_data(n=37)
     whole = trajectory_sweep(model, PREFIX_SUMS, x, y, 6)
     batched = batched_sweep(model, PREFIX_SUMS, x, y, 6, batch_size=10)
-    assert torch.equal(whole["correct"], batched["correct"])
-    assert torch.allclose(whole["residual"], batched["residual"])
+    assert torch.equal(whole.correct, batched.correct)
+    assert torch.allclose(whole.residual, batched.residual)
 
 
 def test_residual_is_relative_step_size():
@@ -53,9 +53,9 @@ def test_residual_is_relative_step_size():
             states.append(model.step(states[-1], x))
     expected = torch.stack([(now - before).flatten(1).norm(dim=1) / now.flatten(1).norm(dim=1)
                             for before, now in zip(states, states[1:])])
-    assert sweep["residual"].shape == (3, 4)
-    assert torch.allclose(sweep["residual"], expected)
-    assert torch.allclose(sweep["residual"][0], torch.ones(4))
+    assert sweep.residual.shape == (3, 4)
+    assert torch.allclose(sweep.residual, expected)
+    assert torch.allclose(sweep.residual[0], torch.ones(4))
     assert len({tuple(row.tolist()) for row in expected}) == 3  # the rows differ: a shifted row would show
 
 

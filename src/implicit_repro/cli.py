@@ -4,7 +4,7 @@
     python -m implicit_repro download-mnist --base-url URL --checksums JSON --out-dir D
     python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
     python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
-    python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F --threads N
+    python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F --threads N --device D
     python -m implicit_repro report   --paper P ITEM --metrics F... --papers F --scale S --out-stem STEM
     python -m implicit_repro report   readme --metrics F... --papers F --scale S --config JSON --out-stem STEM
 """
@@ -77,7 +77,7 @@ def cmd_evaluate(args) -> None:
     _threads(args.threads)
     log = Path(args.train_log) if args.train_log else None
     spec = require(parse_json(args.spec, "--spec"), EVAL_KEYS, "--spec")
-    evaluate(EvalJob(spec, Path(args.model), Path(args.out), log))
+    evaluate(EvalJob(spec, Path(args.model), Path(args.out), log, device=_device(args.device)))
 
 
 def cmd_report(args) -> None:
@@ -99,12 +99,12 @@ def _report_readme(args, papers: dict, records: list[dict]) -> None:
     from implicit_repro.io import write_text
     from implicit_repro.papers import part
     from implicit_repro.results import readme
-    from implicit_repro.results.scorecard import scorecard_frame
+    from implicit_repro.results.scorecard import score
 
     cfg = parse_json(args.config, "--config")
     ran = [p for p in papers if p in cfg]
     by_paper = {p: [r for r in records if r["paper"] == p] for p in ran}
-    card = scorecard_frame([row for p in ran for row in part(p, "claims").scorecard(by_paper[p])])
+    card = score([row for p in ran for row in part(p, "claims").scorecard(by_paper[p])], papers)
     write_text(Path(args.out_stem).with_name("scorecard.csv"), card.to_csv(index=False, float_format="%.6g"))
     choices = "\n\n".join(part(p, "choices").choices_markdown(cfg, papers[p]).strip() for p in ran)
     outcome = {p: part(p, "claims").training_outcome_markdown(by_paper[p]) for p in ran}
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train-log", help="the run's train_log.jsonl (papers that report training measurements)")
     e.add_argument("--out", required=True)
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="build one item of paper_results/ or figures/")

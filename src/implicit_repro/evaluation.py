@@ -17,13 +17,14 @@ class EvalJob:
     model_path: Path
     out_path: Path
     log_path: Path | None = None  # the training log (train_log.jsonl) of the same run
+    device: str = "cpu"  # where the model runs; every random draw stays on a seeded CPU generator
 
     @cached_property
     def checkpoint(self) -> dict:
         """The trained model's checkpoint, loaded once for the paper's evaluation and the record."""
         from implicit_repro.checkpoint import load_checkpoint
 
-        return load_checkpoint(self.model_path)
+        return load_checkpoint(self.model_path)  # onto the CPU; the paper's evaluation moves the model
 
 
 def evaluate(job: EvalJob) -> dict:
@@ -35,6 +36,6 @@ def evaluate(job: EvalJob) -> dict:
     result = part(job.spec["paper"], "evaluate").evaluate(job)
     # (A checkpoint written before the record existed has none: null, not a guess.)
     trained = job.checkpoint.get("numerics")
-    result = finite_or_none({**result, "numerics": {"train": trained, "evaluate": numerics.record("cpu")}})
+    result = finite_or_none({**result, "numerics": {"train": trained, "evaluate": numerics.record(job.device)}})
     write_json(job.out_path, result)
     return result

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from implicit_repro.regularizers import anti_alignment_penalty
-from implicit_repro.solvers import Step
+from implicit_repro.iteration import Step, fixed_point_iterate
+from implicit_repro.path_independence import cosine
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,17 @@ def auxiliary_loss(
     starts = torch.randn((2, *zeros.shape), generator=g, dtype=zeros.dtype) * params["init_std"]
     starts = starts.to(x.device)
     return params["anti_alignment_weight"] * anti_alignment_penalty(step, x, starts[0], starts[1], iters)
+
+
+def anti_alignment_penalty(
+    step: Step, x: torch.Tensor, z0_a: torch.Tensor, z0_b: torch.Tensor, iters: int
+) -> torch.Tensor:
+    """Mean over examples of cos(z_a, z_b), z_a and z_b being the states reached from two different
+    starts of the same input after ``iters`` steps (gradient flows through both runs).
+
+    Added to the loss with a positive weight, minimising it rewards states that *depend* on the
+    start: the anti-alignment penalty of anil2022 (second-hand, unverified; this form is our choice).
+    The cosine is the one AA uses, so the penalty pushes on exactly what AA measures."""
+    # One batched run of both starts: half the calls of two runs, same states (no batch coupling).
+    z_a, z_b = fixed_point_iterate(step, torch.cat([x, x]), torch.cat([z0_a, z0_b]), iters).chunk(2)
+    return cosine(z_a, z_b).mean()

@@ -222,7 +222,7 @@ def item_category(w):
 
 def item_subcategory(w):
     claim = PAPER_FACTS[w.paper]["items"][w.item]["claims"][0]
-    return f"claim {claim}: {PAPER_FACTS[w.paper]['claims'][claim]}"
+    return f"claim {claim}: {PAPER_FACTS[w.paper]['claims'][claim]['text']}"
 
 
 def item_caption(w):
@@ -230,7 +230,7 @@ def item_caption(w):
     and where the choices behind it are written (RST: rendered by the report)."""
     facts = PAPER_FACTS[w.paper]
     meta = facts["items"][w.item]
-    claims = "; ".join(f"claim {c}, \"{facts['claims'][c]}\"" for c in meta["claims"])
+    claims = "; ".join(f"claim {c}, \"{facts['claims'][c]['text']}\"" for c in meta["claims"])
     cells = facts.get("reported", {}).get(w.item, [])
     provenance = sorted({c["provenance"] for c in cells})
     reported = (f"its reported column holds {len(cells)} number(s) of the paper, provenance "

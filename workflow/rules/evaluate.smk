@@ -11,6 +11,7 @@ rule evaluate:
         "results/{paper}/{task}/{run}/seed{seed}-{id}/metrics.json",
     params:
         spec=lambda w: as_json(evaluated_run(w).eval_job),
+        device=CFG["device"],
     log:
         "logs/evaluate/{paper}/{task}/{run}/seed{seed}-{id}.log",
     benchmark:
@@ -21,9 +22,10 @@ rule evaluate:
     resources:
         mem_mb=RES["evaluate"]["mem_mb"],
         runtime=RES["evaluate"]["runtime"],
+        gpu=RES["evaluate"].get("gpu", 0),
     shell:
         "python -m implicit_repro evaluate --spec {params.spec:q} --model {input.model} "
-        "--train-log {input.train_log} --out {output} --threads {threads} 2> {log}"
+        "--train-log {input.train_log} --out {output} --threads {threads} --device {params.device} 2> {log}"
 
 
 rule evaluate_all:

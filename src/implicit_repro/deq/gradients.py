@@ -23,7 +23,7 @@ from torchdeq.grad import backward_factory
 from torchdeq.utils.layer_utils import deq_decorator
 
 from implicit_repro.deq.solvers import Map, SolverStats
-from implicit_repro.solvers import relative_residual
+from implicit_repro.iteration import relative_residual
 
 GRADS = ("ift", "phantom", "jfb", "unrolled")
 ATTACHED = ("ift", "phantom", "jfb")  # the ones that start from a solved, detached z*

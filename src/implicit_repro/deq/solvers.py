@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 from torchdeq.solver import broyden_solver, fixed_point_iter
 
-from implicit_repro.solvers import relative_residual
+from implicit_repro.iteration import relative_residual
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 

@@ -110,8 +110,9 @@ class Run:
     (it may hold a slash, as anil2022's ``<intervention>/<gradient>`` does); the spec dicts are
     everything the jobs depend on besides their input files, so a change to them re-runs exactly
     those jobs. A paper's grid makes native CPU runs; ``configured`` puts the config's numerics mode
-    and training device in: both change results, so both are part of the identity, except the
-    defaults (native, cpu), which keep the specs as they were before either existed."""
+    and device (of training and evaluation) in: both change results, so both are part of the
+    identity, except the defaults (native, cpu), which keep the specs as they were before either
+    existed."""
 
     paper: str
     task: str
@@ -142,14 +143,17 @@ class Run:
     @cached_property
     def train_job(self) -> dict:
         """The training job's spec, as the train rule passes it."""
-        return {**self._with_mode(self.train_spec), **({"device": self.device} if self.device != "cpu" else {})}
+        return self._configured(self.train_spec)
 
     @cached_property
     def eval_job(self) -> dict:
-        return self._with_mode(self.eval_spec)
+        """The evaluation job's spec, as the evaluate rule passes it."""
+        return self._configured(self.eval_spec)
 
-    def _with_mode(self, spec: dict) -> dict:
-        return spec if self.numerics == "native" else {**spec, "numerics": self.numerics}
+    def _configured(self, spec: dict) -> dict:
+        mode = {} if self.numerics == "native" else {"numerics": self.numerics}
+        device = {} if self.device == "cpu" else {"device": self.device}
+        return {**spec, **mode, **device}
 
     @cached_property
     def train_id(self) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from implicit_repro.io import write_text
-from implicit_repro.results.scorecard import TOO_FEW
+from implicit_repro.results.scorecard import JUDGED, MIN_FOR_CORRELATION, MIN_PER_GROUP, NOT_A_HYPOTHESIS, TOO_FEW
 
 FIGURE_SUFFIXES = ("png", "pdf")
 TABLE_SUFFIXES = ("csv", "md", "tex")
@@ -44,28 +44,94 @@ def render(papers: dict, produced: set[str], scorecard: pd.DataFrame, scale: str
             lines.append(f"| {paper} | `{item}` | {meta['kind']} | {meta['what']} | {links} | {status} |")
     for paper_lines in (outcome or {}).values():
         lines += ["", *paper_lines]
-    lines += ["", "## Scorecard", "",
-              "Verdict rule (our choice): *replicated* when the 95% bootstrap CI of the statistic lies wholly on "
-              "the claimed side of zero, *not replicated* when wholly on the other side, *inconclusive* "
-              f"otherwise; *{TOO_FEW}* when a group compared has fewer models than the minimum that keeps a "
-              "verdict stable across machines (see the Scorecard choices below). Claims with no statistic yet "
-              "say so.", ""]
+    lines += ["", "## Scorecard", "", *verdict_rule_markdown(scorecard), ""]
     for paper, spec in papers.items():
-        lines += [f"### {paper}: {spec['title']}", "", "| claim | task | statistic | value | 95% CI | n | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"### {paper}: {spec['title']}", "",
+                  "| claim | task | statistic | value | 95% CI (± half-width) | smallest effect | n | verdict | "
+                  "models per group to resolve |", "|---|---|---|---|---|---|---|---|---|"]
         scored = scorecard[scorecard["paper"] == paper]
-        for claim, text in spec["claims"].items():
+        for claim, entry in spec["claims"].items():
             rows = scored[scored["claim"] == claim]
             if rows.empty:
-                lines.append(f"| {claim}. {text} | — | not yet computed | — | — | — | not yet run |")
+                lines.append(f"| {claim}. {entry['text']} | — | not yet computed | — | — | — | — | not yet run | — |")
             for _, r in rows.iterrows():
+                task = " ".join(filter(None, [r["task"], _text(r["part"])]))
                 lines.append(
-                    f"| {claim}. {text} | {r['task']} | {r['statistic']} | {_fmt(r['value'])} | "
-                    f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['n']} | **{r['verdict']}** |"
-                )
+                    f"| {claim}. {entry['text']} | {task} | {r['statistic']} | {_fmt(r['value'])} | "
+                    f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] (± {_fmt(r['half_width'])}) | "
+                    f"{r['smallest_effect']:g} | {r['n']} | {_verdict_cell(r)} | {_needed(r)} |")
         lines.append("")
+    lines += smallest_effects_markdown(papers)
     lines += ["## Choices where the papers are silent", "", choices.strip(), ""]
     return "\n".join(lines)
+
+
+VERDICT_RULE = (
+    "Verdict rule (one engine for every row of both papers, `results/scorecard.py`), on the claimed side of "
+    "the statistic, with its 95% bootstrap CI (models resampled within each group) and the smallest effect of "
+    "interest pre-registered for the claim in `config/papers.yaml`: *not replicated* when the whole CI lies "
+    "below the smallest effect of interest (the effect is absent, too small to matter, or reversed); else "
+    "*replicated* when the CI excludes 0; else *inconclusive* (the data cannot tell yet). "
+    f"*{TOO_FEW}* when a group compared has fewer models than the minimum that keeps a verdict stable across "
+    f"machines ({MIN_PER_GROUP} per group, {MIN_FOR_CORRELATION} for a correlation across models); *{NOT_A_HYPOTHESIS}* "
+    "where the claim states no effect. Each row shows its CI half-width (how large an effect it could have seen); "
+    "an inconclusive or too-few row, the models per group that would likely resolve it (80% power if the true "
+    "effect is today's estimate and the half-width shrinks as 1/√n). A verdict is *fragile* when leaving out one "
+    "model, any one, changes it: the verdicts to expect to move on another CPU type or with another seed.")
+
+
+def verdict_rule_markdown(scorecard: pd.DataFrame) -> list[str]:
+    """The verdict rule and one example of each of the three verdicts from ``scorecard``."""
+    lines = [VERDICT_RULE, ""]
+    for name in JUDGED:
+        rows = scorecard[scorecard["verdict"] == name]
+        if rows.empty:
+            lines.append(f"- *{name}*: no row of this scorecard.")
+            continue
+        r = rows.sort_values("fragile", kind="stable").iloc[0]
+        where = " ".join(filter(None, [r["paper"], f"claim {r['claim']}", r["task"], _text(r["part"])]))
+        ci = f"CI [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        side = " (on the claimed side, below 0)" if r["expected_sign"] < 0 else ""
+        why = {"replicated": f"excludes 0{side} and does not lie wholly below the smallest effect "
+                             f"{r['smallest_effect']:g}",
+               "not replicated": f"lies wholly below the smallest effect {r['smallest_effect']:g}{side}",
+               "inconclusive": f"reaches both 0 and the smallest effect {r['smallest_effect']:g}{side}; about "
+                               f"{_needed(r)} models per group would likely resolve it"}[name]
+        lines.append(f"- *{name}*: {where}, value {_fmt(r['value'])}: its {ci} {why}.")
+    return lines
+
+
+def smallest_effects_markdown(papers: dict) -> list[str]:
+    """The pre-registered smallest effects of interest, with the reason for each size."""
+    lines = ["### Smallest effects of interest", "",
+             "Pre-registered in `config/papers.yaml` beside each claim, in the units of the claim's statistic "
+             "(on the claimed side).", "", "| paper | claim | part | smallest effect | why this size |",
+             "|---|---|---|---|---|"]
+    for paper, spec in papers.items():
+        for claim, entry in spec["claims"].items():
+            effect = entry.get("smallest_effect") or {}
+            parts = {"": effect} if "value" in effect else effect
+            for part, e in parts.items():
+                lines.append(f"| {paper} | {claim} | {part or 'every row'} | {e['value']:g} | {e['why']} |")
+    return [*lines, ""]
+
+
+def _verdict_cell(r) -> str:
+    fragile = f" (fragile: {r['fragile_because']})" if _is_fragile(r) else ""
+    return f"**{r['verdict']}**{fragile}"
+
+
+def _is_fragile(r) -> bool:
+    return str(r["fragile"]).lower() == "true"
+
+
+def _needed(r) -> str:
+    value = r["models_needed"]
+    return "—" if pd.isna(value) else f"{int(value)}"
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
 
 
 SUMMARY_NOTE = ("Generated by the pipeline (rule `readme`, file `paper_results/scorecard_summary.md`) from the "
@@ -81,13 +147,17 @@ def summary_markdown(papers: dict, scorecard: pd.DataFrame, scale: str) -> str:
              "| paper | claim | verdict per task |", "|---|---|---|"]
     for paper, spec in papers.items():
         scored = scorecard[scorecard["paper"] == paper]
-        for claim, text in spec["claims"].items():
+        for claim, entry in spec["claims"].items():
             rows = scored[scored["claim"] == claim]
             verdicts = " · ".join(
-                f"{' '.join(filter(None, [r['task'], r['part'] if isinstance(r['part'], str) else '']))}: "
+                f"{' '.join(filter(None, [r['task'], _text(r['part'])]))}: "
                 + (f"**{r['verdict']}**" if r["verdict"] in ("replicated", "not replicated") else r["verdict"])
+                + (" (fragile)" if _is_fragile(r) else "")
                 for _, r in rows.iterrows()) or "not yet run"
-            lines.append(f"| {paper} | {claim}. {text} | {verdicts} |")
+            lines.append(f"| {paper} | {claim}. {entry['text']} | {verdicts} |")
+    fragile = sum(_is_fragile(r) for _, r in scorecard.iterrows())
+    lines += ["", f"{fragile} of {len(scorecard)} verdicts are fragile (one model's omission changes them).", "",
+              *verdict_rule_markdown(scorecard)]
     return "\n".join(lines) + "\n"
 
 

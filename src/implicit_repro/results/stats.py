@@ -1,7 +1,9 @@
-"""Bootstrap confidence intervals and the verdict rule of the scorecard."""
+"""Bootstrap confidence intervals, the verdict rule of the scorecard, and the power estimate."""
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
 from typing import Callable
 
 import numpy as np
@@ -9,6 +11,7 @@ import numpy as np
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 MIN_DEFINED = 0.95  # fraction of resamples on which the statistic must be defined
+POWER = 0.8  # the probability with which ``models_needed``'s sample size resolves a row
 
 
 def bootstrap_ci(
@@ -65,13 +68,49 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse]
 
 
-def verdict(low: float, high: float, expected_sign: int = 1) -> str:
-    """replicated if the CI lies wholly on the claimed side of zero, not replicated if wholly on
-    the other side, inconclusive otherwise (or when there is too little data for a CI)."""
+def claimed_side(low: float, high: float, expected_sign: int) -> tuple[float, float]:
+    """The CI in the claim's direction: a claim that the statistic is negative reads -high, -low."""
+    return (low, high) if expected_sign > 0 else (-high, -low)
+
+
+def verdict(low: float, high: float, expected_sign: int = 1, smallest_effect: float = 0.0) -> str:
+    """The scorecard's rule, on the claimed side of the statistic:
+
+    - *not replicated*: the whole CI lies below the smallest effect of interest (the effect is
+      absent, too small to matter, or reversed);
+    - else *replicated*: the CI excludes 0;
+    - else *inconclusive*: the data cannot tell yet (or there is too little data for a CI).
+
+    With ``smallest_effect`` 0, "not replicated" needs a CI wholly on the wrong side of 0."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
-    if expected_sign * low > 0 and expected_sign * high > 0:
-        return "replicated"
-    if expected_sign * low < 0 and expected_sign * high < 0:
+    low, high = claimed_side(low, high, expected_sign)
+    if high < smallest_effect:
         return "not replicated"
+    if low > 0:
+        return "replicated"
     return "inconclusive"
+
+
+def models_needed(n: int, half_width: float, estimate: float, smallest_effect: float) -> float:
+    """Models per group at which an inconclusive row would likely resolve, from its own bootstrap.
+
+    The CI's half-width h shrinks as 1/√n (the spread of a mean, or of a correlation, over n
+    models). Taking today's estimate θ (on the claimed side) as the true effect, the row resolves
+    when the CI clears 0 (θ > z·se) or clears the smallest effect of interest s from below
+    (s − θ > z·se); with power ``POWER`` either needs θ or s − θ ≥ (z + z_β)·se(n'). So
+
+        n' = n · ((z + z_β) · se / max(θ, s − θ))²,   se = h / z · √(n / (n − 1)),
+
+    the square root undoing the bootstrap's shrinkage of a spread over n values (it resamples the
+    plug-in variance, (n − 1)/n of the unbiased one). ``n`` is the size of the smallest group (the
+    unit the bootstrap resamples), so the answer is per group. NaN when h is not finite."""
+    if not (np.isfinite(half_width) and np.isfinite(estimate)) or n < 2:
+        return float("nan")
+    z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
+    z_power = NormalDist().inv_cdf(POWER)
+    target = max(estimate, smallest_effect - estimate)
+    if target <= 0:
+        return float("nan")
+    se = half_width / z * math.sqrt(n / (n - 1))
+    return float(math.ceil(n * (se * (z + z_power) / target) ** 2))

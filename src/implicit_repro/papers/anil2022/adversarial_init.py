@@ -34,8 +34,8 @@ from typing import Callable
 
 import torch
 
-from implicit_repro.path_independence import _cosine
-from implicit_repro.solvers import Step, fixed_point_iterate
+from implicit_repro.path_independence import cosine
+from implicit_repro.iteration import Step, iterate_to_budget
 
 Readout = Callable[[torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # unreduced: leading dim is the batch
@@ -82,7 +82,8 @@ def adversarial_init_attack(
     step: Step, readout: Readout, x: torch.Tensor, iters: int, g: torch.Generator, *,
     objective: str = "alignment", targets: torch.Tensor | None = None, loss_fn: LossFn | None = None,
     correct: CorrectFn | None = None, attack_steps: int = 100, lr: float = 0.1, init_std: float = 1.0,
-    trajectory: bool = True, zeros: torch.Tensor | None = None,
+    trajectory: bool = True, zeros: torch.Tensor | None = None, z_ref: torch.Tensor | None = None,
+    tol: float | None = None,
 ) -> AttackResult:
     """Search, per example, for a start z0 whose state after ``iters`` steps is far from the one zero
     init reaches (``objective="alignment"``) or whose readout has a high loss (``"loss"``, needs
@@ -90,6 +91,8 @@ def adversarial_init_attack(
     ``correct`` are given. ``zeros`` is the zero state (default: ``zeros_like(x)``, for toy maps
     whose state has the input's shape). The random start is drawn from ``g`` on the CPU and then
     moved to x's device, so every device starts from the same states. Put a model in eval mode first.
+    ``z_ref``: the state zero init reaches after ``iters`` steps, where the caller has it already
+    (else it is computed); ``tol``: early exit of the before/after solves (``iteration.settled``).
     """
     if iters < 1 or attack_steps < 0:
         raise ValueError("the attack needs iters >= 1 and attack_steps >= 0")
@@ -100,13 +103,13 @@ def adversarial_init_attack(
     zeros = torch.zeros_like(x) if zeros is None else zeros
     radius = norm_budget(zeros, init_std)
 
-    with torch.no_grad():
-        z_ref = fixed_point_iterate(step, x, zeros, iters)
+    if z_ref is None:
+        z_ref, _ = iterate_to_budget(step, x, zeros, iters, tol)
 
     def score(z: torch.Tensor) -> torch.Tensor:
         """Per-example attack score of one state: higher is a more successful attack."""
         if objective == "alignment":
-            return -_cosine(z_ref, z)
+            return -cosine(z_ref, z)
         return _per_example(loss_fn(readout(z), targets))
 
     random_start = torch.randn(zeros.shape, generator=g, dtype=zeros.dtype).to(zeros.device) * init_std
@@ -141,13 +144,13 @@ def adversarial_init_attack(
 
     with torch.no_grad():
         start = project_to_ball(random_start, radius)
-        z_before = fixed_point_iterate(step, x, start, iters)
-        z_after = fixed_point_iterate(step, x, best_z0, iters)
+        z_before, _ = iterate_to_budget(step, x, start, iters, tol)
+        z_after, _ = iterate_to_budget(step, x, best_z0, iters, tol)
         accuracy = targets is not None and correct is not None
         return AttackResult(
             z0=best_z0,
-            aa_before=_cosine(z_ref, z_before),
-            aa_after=_cosine(z_ref, z_after),
+            aa_before=cosine(z_ref, z_before),
+            aa_after=cosine(z_ref, z_after),
             correct_zero=correct(readout(z_ref), targets) if accuracy else None,
             correct_before=correct(readout(z_before), targets) if accuracy else None,
             correct_after=correct(readout(z_after), targets) if accuracy else None,

@@ -14,7 +14,7 @@ import pandas as pd
 from implicit_repro.interventions import get_intervention
 from implicit_repro.papers.anil2022.generalization import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
-from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, NO_CI, judge, row
+from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, Evidence, row
 from implicit_repro.results.stats import point_biserial, spearman
 
 PAPER = "anil2022"
@@ -39,7 +39,8 @@ def scorecard(records: list[dict]) -> list[dict]:
         by_task = ok[ok["task"] == task]
         if len(order) < 2 or by_task.empty:
             why = "no harder split was evaluated" if len(order) < 2 else "no converged model (every run diverged)"
-            rows += [row(PAPER, c, task, why, float("nan"), (*NO_CI, "inconclusive"), 0) for c in (1, 2, 3, 4)]
+            rows += [row(PAPER, c, task, why, float("nan"), "inconclusive", 0) for c in (1, 2, 3, 4)]
+            rows += [row(PAPER, 3, task, why, float("nan"), "inconclusive", 0, part="penalize")]
             continue
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
@@ -52,10 +53,17 @@ def scorecard(records: list[dict]) -> list[dict]:
     return rows
 
 
+def model_names(models: pd.DataFrame) -> tuple[str, ...]:
+    """How the fragility note names a model: its intervention (and gradient, if not unrolled) and seed."""
+    return tuple(f"{m.intervention}{'' if m.gradient == 'unrolled' else '/' + m.gradient} seed {m.seed}"
+                 for m in models.itertuples())
+
+
 def claim1(task: str, hard: pd.DataFrame, split: str) -> dict:
     gain = (hard["acc_at_max_iters"] - hard["acc_at_train_iters"]).to_numpy()
     return row(PAPER, 1, task, f"mean over models of accuracy gain on {split} from the training budget to the "
-                               "largest test-time budget", float(np.mean(gain)), judge((gain,), np.mean), len(gain))
+                               "largest test-time budget", float(np.mean(gain)),
+               Evidence((gain,), np.mean, names=(model_names(hard),)), len(gain))
 
 
 def claim2(task: str, hard: pd.DataFrame, split: str) -> dict:
@@ -63,22 +71,30 @@ def claim2(task: str, hard: pd.DataFrame, split: str) -> dict:
     stat = lambda p: spearman(p[:, 0], p[:, 1])  # noqa: E731
     return row(PAPER, 2, task, f"Spearman correlation across models of AA and accuracy on {split} (largest "
                                f"budget; a verdict from {MIN_FOR_CORRELATION} models)",
-               stat(pairs), judge((pairs,), stat, minimum=MIN_FOR_CORRELATION), len(pairs))
+               stat(pairs), Evidence((pairs,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(hard),)),
+               len(pairs))
 
 
 def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
     effect = hard["intervention"].map(lambda i: get_intervention(i).effect)
     base = hard.loc[effect == "baseline", "acc_at_max_iters"].to_numpy()
     rows = []
+    diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
     for kind, sign in (("promote", 1), ("penalize", -1)):
-        group = hard.loc[effect == f"{kind}s", "acc_at_max_iters"].to_numpy()
+        members = hard[effect == f"{kind}s"]
+        group = members["acc_at_max_iters"].to_numpy()
+        text = (f"mean accuracy on {split} (largest budget) of interventions that {kind} path independence minus "
+                f"the zero-init baseline ({'> 0' if sign > 0 else '< 0'} replicates)")
         if len(group) == 0 or len(base) == 0:
+            missing = f"no model trained with an intervention that {kind}s path independence" if len(group) == 0 \
+                else "no zero-init baseline model"
+            rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, {missing} at this scale", float("nan"),
+                            "inconclusive", 0, part=kind))
             continue
-        diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
-        rows.append(row(PAPER, 3, task, f"mean accuracy on {split} (largest budget) of interventions that {kind} "
-                                        f"path independence minus the zero-init baseline ({'> 0' if sign > 0 else '< 0'}"
-                                        " replicates)", diff(group, base),
-                        judge((group, base), diff, expected_sign=sign), len(group) + len(base), part=kind))
+        names = (model_names(members), model_names(hard[effect == "baseline"]))
+        rows.append(row(PAPER, 3, task, text, diff(group, base),
+                        Evidence((group, base), diff, expected_sign=sign, names=names), len(group) + len(base),
+                        part=kind))
     return rows
 
 
@@ -109,13 +125,14 @@ def per_model_correlations(examples: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*MODEL, "n_correct", "n_wrong", "r"])
 
 
-def within_model_correlation(examples: pd.DataFrame) -> tuple[float, tuple[float, float, str], int, int]:
+def within_model_correlation(examples: pd.DataFrame) -> tuple[float, Evidence, int, int]:
     """Claim 4's statistic on the examples of learned models: the mean over models of each model's
-    own correlation, its judgement (models resampled) and the numbers of models used and learned."""
+    own correlation, its evidence (models resampled) and the numbers of models used and learned."""
     per_model = per_model_correlations(examples)
-    r = per_model["r"].dropna().to_numpy()
+    used = per_model.dropna(subset=["r"])
+    r = used["r"].to_numpy()
     value = float(np.mean(r)) if len(r) else float("nan")
-    return value, judge((r,), np.mean), len(r), len(per_model)
+    return value, Evidence((r,), np.mean, names=(model_names(used),)), len(r), len(per_model)
 
 
 def claim4(task: str, by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> dict:

@@ -1,6 +1,17 @@
 """anil2022's evaluation of one trained model: accuracy per test-time iteration, residuals, AA (and
 the adversarial-initial-state attack and limit cycles) on every split. The job's spec carries
-"eval" and "splits" ([[split name, data path], ...]) beside the training spec."""
+"eval" and "splits" ([[split name, data path], ...]) beside the training spec.
+
+Each split's zero-init trajectory is computed once (``sweep.batched_sweep``) and read four ways:
+accuracy and residual per iteration, the states AA's first solve reaches (after ``aa_iters``), the
+tail the dynamics classification reads, and the residual traces of the convergence figure. Every
+iteration, the sweep, the AA solves and the attack's before/after solves stop iterating an example
+once its state has settled (``eval.early_exit_tol``: 0 is bit-exact, hence the full run's metrics;
+null turns early exit off); the metrics record the tolerance and the work it saved. Every solve
+runs ``eval.batch_size`` examples at a time (a config value per task, for the GPU's memory).
+
+All random draws (AA's permutations, the attack's starts) come from seeded CPU generators, so they
+are the same on every device; the model and the examples move to ``job.device``."""
 
 from __future__ import annotations
 
@@ -9,16 +20,17 @@ import torch
 from implicit_repro.checkpoint import load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
-from implicit_repro.path_independence import all_pairs_alignment, asymptotic_alignment
+from implicit_repro.path_independence import alignment_from_first, all_pairs_from_first
 from implicit_repro.seeding import generator
 from implicit_repro.specs import require
-from implicit_repro.sweep import batched_sweep
+from implicit_repro.sweep import Readings, batched_sweep
 from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack
-from implicit_repro.papers.anil2022.limit_cycles import KIND_NAMES, trace_and_classify
+from implicit_repro.papers.anil2022.limit_cycles import KIND_NAMES, classify_tail, tail_length
 from implicit_repro.train import job_task, make_model
 
 IN_DISTRIBUTION = "in_distribution"
 TRACES_KEPT = 8  # per-example residual traces stored per split, for the convergence figure
+CYCLE_WINDOW = 16  # steps over which a period must hold to count (limit_cycles.classify_tail)
 
 
 def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,6 +51,11 @@ SPEC_KEYS = tuple(f"eval.{k}" for k in ("max_iters", "n_examples", "batch_size",
                                          "cycle_max_period", "cycle_tol"))
 
 
+def early_exit_tol(cfg: dict) -> float | None:
+    """The configured early-exit tolerance (absent from older specs: no early exit, as before)."""
+    return cfg.get("early_exit_tol")
+
+
 def evaluate(job: EvalJob) -> dict:
     spec, cfg = require(job.spec, SPEC_KEYS, "--spec"), job.spec["eval"]
     ckpt = job.checkpoint
@@ -48,69 +65,96 @@ def evaluate(job: EvalJob) -> dict:
         "max_iters": cfg["max_iters"], "aa_iters": cfg["aa_iters"],
         "split_order": [name for name, _ in spec["splits"]], "splits": {},
     }
+    tol = early_exit_tol(cfg)
+    result["early_exit"] = {"tol": tol, "example_steps": 0, "of": 0}
     if ckpt["status"] != "ok":
         return result  # a diverged run is a result: recorded, not evaluated
     model = make_model(spec)
     load_weights(model, ckpt["model"], job.model_path)
-    model.eval()
+    model.to(job.device).eval()
     task = job_task(spec)
+    work = Work()
     for split, path in spec["splits"]:
-        x, y = split_examples(spec, split, load_dataset(path))
-        sweep = batched_sweep(model, task, x, y, cfg["max_iters"], cfg["batch_size"])
+        x, y = (t.to(job.device) for t in split_examples(spec, split, load_dataset(path)))
+        attack = split == IN_DISTRIBUTION and cfg["attack_examples"] > 0
+        keep = max(min(cfg["aa_examples"], len(x)), min(cfg["attack_examples"], len(x)) if attack else 0)
+        window = dynamics_window(cfg)
+        readings = Readings(keep=keep, at=(cfg["aa_iters"],), tail=tail_length(cfg["cycle_max_period"], window))
+        sweep = batched_sweep(model, task, x, y, cfg["max_iters"], cfg["batch_size"], readings, tol)
+        work.add(sweep.computed, sweep.budget)
+        z_first = sweep.states[cfg["aa_iters"]]
         result["splits"][split] = {
             "n_examples": len(x),
-            "accuracy": sweep["correct"].float().mean(1).tolist(),
-            "residual_median": sweep["residual"].median(1).values.tolist(),
-            **_alignment(model, x, sweep["correct"], cfg, spec, split),
-            **_dynamics(model, x, cfg),
+            "accuracy": sweep.correct.float().mean(1).tolist(),
+            "residual_median": sweep.residual.median(1).values.tolist(),
+            **_alignment(model, x, z_first, sweep.correct, cfg, spec, split, tol, work),
+            **_dynamics(sweep, cfg, window),
         }
-        if split == IN_DISTRIBUTION and cfg["attack_examples"] > 0:
-            result["splits"][split]["attack"] = _attack(model, task, x, y, cfg, spec)
+        if attack:
+            result["splits"][split]["attack"] = _attack(model, task, x, y, z_first, cfg, spec, tol)
+    result["early_exit"].update(example_steps=work.computed, of=work.budget)
     return result
 
 
-def _alignment(model, x, correct, cfg, spec, split) -> dict:
-    """AA on the first ``aa_examples`` of the split, with their correctness after ``aa_iters``
-    iterations from the default init (read off the sweep: the config keeps aa_iters <= max_iters)."""
+class Work:
+    """Example-steps of the solves that early exit can shorten: computed, and of a full run."""
+
+    def __init__(self):
+        self.computed = self.budget = 0
+
+    def add(self, computed: int, budget: int) -> None:
+        self.computed += computed
+        self.budget += budget
+
+
+def dynamics_window(cfg: dict) -> int:
+    """The steps over which a period must hold: 16, or what a short budget leaves."""
+    return min(CYCLE_WINDOW, cfg["max_iters"] + 1 - cfg["cycle_max_period"])
+
+
+def _alignment(model, x, z_first, correct, cfg, spec, split, tol, work: Work) -> dict:
+    """AA on the first ``aa_examples`` of the split, from the states the sweep reached after
+    ``aa_iters`` iterations, with their correctness there (the config keeps aa_iters <= max_iters)."""
     n = min(cfg["aa_examples"], len(x))
-    xs = x[:n]
+    xs, iters = x[:n], cfg["aa_iters"]
     g = generator(spec["paper"], spec["task"], "aa", spec["seed"], split)
-    per_example = asymptotic_alignment(model.step, xs, model.initial_state(xs), cfg["aa_iters"], g)
+    per_example, computed = alignment_from_first(model.step, xs, z_first[:n], iters, g, tol, cfg["batch_size"])
+    work.add(computed, n * iters)
     b = min(cfg["aa_pairs_batch"], n)
-    pairs = all_pairs_alignment(model.step, xs[:b], model.initial_state(xs[:b]), cfg["aa_iters"])
+    pairs, computed = all_pairs_from_first(model.step, xs[:b], z_first[:b], iters, tol, cfg["batch_size"])
+    work.add(computed, b * b * iters)
     return {
         "aa": per_example.mean().item(),
         "aa_all_pairs": pairs.mean().item(),
         "aa_per_example": per_example.tolist(),
-        "correct_at_aa_iters": correct[cfg["aa_iters"] - 1, :n].tolist(),
+        "correct_at_aa_iters": correct[iters - 1, :n].tolist(),
     }
 
 
-def _dynamics(model, x, cfg) -> dict:
+def _dynamics(sweep, cfg, window: int) -> dict:
     """Where the AA examples' trajectories end up (fixed point, limit cycle, still moving) and
-    their residual trace: the material of fig_convergence_traces."""
-    xs = x[: cfg["aa_examples"]]
-    iters, max_period = cfg["max_iters"], cfg["cycle_max_period"]
-    window = min(16, iters + 1 - max_period)
-    traced = trace_and_classify(model.step, xs, model.initial_state(xs), iters, tol=cfg["cycle_tol"],
-                                max_period=max_period, window=window)
-    kinds = traced["classification"].kind
-    periods = traced["classification"].period
+    their residual trace: the material of fig_convergence_traces, read off the sweep."""
+    n = min(cfg["aa_examples"], sweep.correct.shape[1])
+    classification = classify_tail(sweep.tail[:, :n], tol=cfg["cycle_tol"], max_period=cfg["cycle_max_period"],
+                                   window=window)
+    kinds, periods = classification.kind, classification.period
     return {
         "dynamics": {name: int((kinds == code).sum()) for code, name in KIND_NAMES.items()},
         "cycle_periods": sorted({int(p) for p, k in zip(periods, kinds) if KIND_NAMES[int(k)] == "cycle"}),
-        "residual_traces": traced["residual"][:, : TRACES_KEPT].T.tolist(),
+        "residual_traces": sweep.residual[:, : min(TRACES_KEPT, n)].T.tolist(),
     }
 
 
-def _attack(model, task, x, y, cfg, spec) -> dict:
+def _attack(model, task, x, y, z_first, cfg, spec, tol) -> dict:
     """The adversarial-initial-state stress test (table1) on the first ``attack_examples``
-    in-distribution examples: starts chosen to pull the state away from the zero-init one."""
-    n = cfg["attack_examples"]
+    in-distribution examples: starts chosen to pull the state away from the zero-init one (whose
+    state after ``aa_iters`` the sweep reached)."""
+    n = min(cfg["attack_examples"], len(x))
     xs, ys = x[:n], y[:n]
     result = adversarial_init_attack(
         model.step, model.readout, xs, cfg["aa_iters"], generator(spec["paper"], spec["task"], "attack", spec["seed"]),
         objective="alignment", targets=ys, correct=task.correct, attack_steps=cfg["attack_steps"],
         lr=cfg["attack_lr"], init_std=spec["intervention_params"]["init_std"], zeros=model.initial_state(xs),
+        z_ref=z_first[:n], tol=tol,
     )
     return {"n_examples": len(xs), **result.summary()}

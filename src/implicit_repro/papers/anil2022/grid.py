@@ -131,6 +131,10 @@ def check(section: dict, where: str) -> None:
         if ev["max_iters"] + 1 - ev["cycle_max_period"] < 2:
             fail("eval.cycle_max_period", f"leaves too few of the {ev['max_iters']} iterations to detect a cycle; "
                                           "lower it or raise eval.max_iters.")
+        if ev["early_exit_tol"] is not None and ev["early_exit_tol"] > ev["cycle_tol"]:
+            fail("eval.early_exit_tol", f"({ev['early_exit_tol']}) must not exceed `{key}.eval.cycle_tol` "
+                                        f"({ev['cycle_tol']}): an example that stops there is classified a fixed "
+                                        "point, which needs its steps below cycle_tol. Use 0 (bit-exact) or less.")
         if len(set(task["seeds"])) != len(task["seeds"]):
             fail("seeds", "repeats a seed.")
         _check_harder(task_name, data, fail)

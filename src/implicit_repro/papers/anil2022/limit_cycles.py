@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from implicit_repro.solvers import Step, relative_residual
+from implicit_repro.iteration import Step, relative_residual
 
 # Codes of ``Classification.kind`` (a tensor, so a whole batch is classified at once).
 MOVING, FIXED_POINT, CYCLE = 0, 1, 2

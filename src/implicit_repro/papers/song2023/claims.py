@@ -3,7 +3,7 @@ sample size and verdict, in the row shape of ``results.scorecard``.
 
 Only the abstract is known, so each statistic is this project's operationalization of a claim; its
 text says what is computed, on which task and study. CIs resample runs (seeds) within each group
-independently (``results.scorecard.judge``); a group below the engine's minimum gets "too few models"
+independently (``results.scorecard.Evidence``); a group below the engine's minimum gets "too few models"
 instead of a verdict, and a claim whose study did not run at this scale gets an inconclusive row.
 """
 
@@ -14,11 +14,11 @@ import pandas as pd
 
 from implicit_repro.papers.song2023.grid import DEQ, SEQUENCE_TASK, STUDIES
 from implicit_repro.papers.song2023.items import GROUP, curve_rows, runs_frame, select, split_order
-from implicit_repro.results.scorecard import NO_CI, NOT_A_HYPOTHESIS, judge, row
+from implicit_repro.results.scorecard import NOT_A_HYPOTHESIS, Evidence, row
 
 PAPER = "song2023"
 NOT_RUN = " (study not run at this scale)"
-INCONCLUSIVE = (*NO_CI, "inconclusive")
+INCONCLUSIVE = "inconclusive"
 # Claim 4 resamples seeds within each cell of the design grid; its basic bootstrap interval was
 # checked on null grids of 3 seeds per cell (tests/test_song2023_items.py), so 3 per cell suffice.
 MIN_PER_CELL = 3
@@ -47,13 +47,22 @@ def _log_ratio(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.log(np.mean(a) / np.mean(b)))
 
 
-def _accuracies(ok: pd.DataFrame, mask: pd.Series) -> np.ndarray:
-    return ok.loc[mask, "test_accuracy"].dropna().to_numpy(dtype=float)
+class Group:
+    """The runs of one group compared: a value per run (``column``) and each run's name."""
+
+    def __init__(self, runs: pd.DataFrame, mask: pd.Series, column: str = "test_accuracy"):
+        chosen = runs.loc[mask].dropna(subset=[column])
+        self.values = chosen[column].to_numpy(dtype=float)
+        self.names = tuple(f"{r.variant} L{r.depth} w{r.width} d{r.density:g} seed {r.seed}" for r in chosen.itertuples())
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
-def _compare(claim: int, text: str, a: np.ndarray, b: np.ndarray, statistic, task: str, part: str = "") -> dict:
+def _compare(claim: int, text: str, a: Group, b: Group, statistic, task: str, part: str = "") -> dict:
     """Group a against group b, the claim saying statistic(a, b) > 0."""
-    return row(PAPER, claim, task, text, statistic(a, b), judge((a, b), statistic), len(a) + len(b), part)
+    evidence = Evidence((a.values, b.values), statistic, names=(a.names, b.names))
+    return row(PAPER, claim, task, text, statistic(a.values, b.values), evidence, len(a) + len(b), part)
 
 
 # ---------------------------------------------------------------- claim 1: a benchmark
@@ -70,7 +79,7 @@ def _claim1(records: list[dict]) -> list[dict]:
         ok = int((r["status"] == "ok").sum())
         text = (BENCHMARK.format(v=r["variant"].nunique(), s=r["seed"].nunique())
                 + f" (study wt_vs_deq, {task}); value: converged runs, {ok} of {len(r)}")
-        rows.append(row(PAPER, 1, task, text, float(ok), (*NO_CI, NOT_A_HYPOTHESIS), len(r)))
+        rows.append(row(PAPER, 1, task, text, float(ok), NOT_A_HYPOTHESIS, len(r)))
     return rows
 
 
@@ -88,21 +97,20 @@ def _claim2(records: list[dict]) -> list[dict]:
         where = f"study wt_vs_deq, {task}"
         ok = r[r["status"] == "ok"]
         rows.append(_compare(2, f"{CLAIM2[0]}: mean test accuracy of wt minus that of deq_ift over converged runs "
-                                f"({where})", _accuracies(ok, ok["variant"] == "wt"),
-                             _accuracies(ok, ok["variant"] == "deq_ift"), _mean_diff, task, CLAIM2[0]))
-        deq = r[r["variant"].isin(DEQ)]
-        wt = r[r["variant"] == "wt"]
-        deq_div, wt_div = (deq["status"] != "ok").to_numpy(float), (wt["status"] != "ok").to_numpy(float)
+                                f"({where})", Group(ok, ok["variant"] == "wt"), Group(ok, ok["variant"] == "deq_ift"),
+                             _mean_diff, task, CLAIM2[0]))
+        runs = r.assign(diverged=(r["status"] != "ok").astype(float))
+        deq, wt = Group(runs, runs["variant"].isin(DEQ), "diverged"), Group(runs, runs["variant"] == "wt", "diverged")
         rows.append(_compare(2, f"{CLAIM2[1]}: fraction of runs that diverged, the DEQ variants pooled "
-                                f"({', '.join(v for v in DEQ if v in set(deq['variant']))}: {int(deq_div.sum())}/"
-                                f"{len(deq_div)}) minus wt ({int(wt_div.sum())}/{len(wt_div)}); all runs ({where})",
-                             deq_div, wt_div, _mean_diff, task, CLAIM2[1]))
+                                f"({', '.join(v for v in DEQ if v in set(r['variant']))}: {int(deq.values.sum())}/"
+                                f"{len(deq)}) minus wt ({int(wt.values.sum())}/{len(wt)}); all runs ({where})",
+                             deq, wt, _mean_diff, task, CLAIM2[1]))
         for name, column, what, note in (
                 (CLAIM2[2], "seconds_per_epoch", "training seconds per epoch", ""),
                 (CLAIM2[3], "memory_mib", "peak training memory",
                  "; at large depth implicit differentiation is expected to use less memory than WT's backprop "
                  "through L steps, see fig_memory_vs_depth")):
-            a, b = (r.loc[r["variant"] == v, column].dropna().to_numpy(float) for v in ("deq_ift", "wt"))
+            a, b = (Group(r, r["variant"] == v, column) for v in ("deq_ift", "wt"))
             measure = ""
             if column == "memory_mib":
                 kinds = sorted({m for m in r.loc[r["variant"].isin(["deq_ift", "wt"]), "memory_measure"]
@@ -116,9 +124,9 @@ def _claim2(records: list[dict]) -> list[dict]:
 
 # ---------------------------------------------------------------- claim 3: distinct sparse masks
 
-def _at(ok: pd.DataFrame, variant: str, column: str, d: float) -> np.ndarray:
+def _at(ok: pd.DataFrame, variant: str, column: str, d: float) -> Group:
     """Accuracies of ``variant``'s converged runs whose ``column`` (density or match_density) is d."""
-    return _accuracies(ok, (ok["variant"] == variant) & np.isclose(ok[column], d))
+    return Group(ok, (ok["variant"] == variant) & np.isclose(ok[column], d))
 
 
 def _claim3(records: list[dict]) -> list[dict]:
@@ -174,6 +182,8 @@ def _claim4(records: list[dict]) -> list[dict]:
     for task, r in runs.groupby("task", sort=True):
         ok = r[(r["status"] == "ok") & r["test_accuracy"].notna()]
         cells = {key: g["test_accuracy"].to_numpy(float) for key, g in ok.groupby(GROUP, sort=True)}
+        names = {key: tuple(f"L={key[2]}, width {key[3]}, density {key[4]:g}, seed {s}" for s in g["seed"])
+                 for key, g in ok.groupby(GROUP, sort=True)}
         detail = ""
         if len(cells) >= 2:
             means = {k: float(np.mean(v)) for k, v in cells.items()}
@@ -184,7 +194,8 @@ def _claim4(records: list[dict]) -> list[dict]:
         value = between_cell_variance(*cells.values())
         # Resampling seeds within cells adds back the seed noise the statistic removes, so the
         # percentile interval sits too high: the basic interval corrects that shift.
-        judged = (judge(tuple(cells.values()), between_cell_variance, minimum=MIN_PER_CELL, basic=True)
+        judged = (Evidence(tuple(cells.values()), between_cell_variance, minimum=MIN_PER_CELL, basic=True,
+                           names=tuple(names[k] for k in cells))
                   if len(cells) >= 2 else INCONCLUSIVE)
         rows.append(row(PAPER, 4, task, f"{text}{detail}; {len(cells)} of {n_cells} cells converged (study "
                                         f"design_guidelines, {task})", value, judged, len(ok)))
@@ -201,7 +212,7 @@ def _claim5(records: list[dict]) -> list[dict]:
     hardest = split_order(chosen)[-1]
     curves = curve_rows(chosen)
     hard = curves[(curves["split"] == hardest) & (curves["status"] == "ok") & curves["acc_max"].notna()]
-    a, b = (hard.loc[hard["variant"] == v, "acc_max"].to_numpy(float) for v in ("wt", "deq_ift"))
+    a, b = (Group(hard, hard["variant"] == v, "acc_max") for v in ("wt", "deq_ift"))
     budget = ", ".join(str(int(m)) for m in sorted(hard["max_iters"].unique()))
     return [_compare(5, f"{text} ({hardest}, {budget or '—'} iterations; converged runs; study other_paradigm, "
                         f"{SEQUENCE_TASK})", a, b, _mean_diff, SEQUENCE_TASK)]

@@ -39,7 +39,7 @@ def evaluate(job: EvalJob) -> dict:
     m = spec["model"]
     model = make_model(spec)
     load_weights(model, ckpt["model"], job.model_path)
-    model.eval()
+    model.to(job.device).eval()
     result = {
         "paper": spec["paper"], "task": spec["task"], "run": spec["run"],
         "variant": m["variant"], "depth": m["depth"], "width": m["width"], "density": m["density"],
@@ -53,10 +53,10 @@ def evaluate(job: EvalJob) -> dict:
     if ckpt["status"] == "ok":
         task = job_task(spec)
         for split, path in spec["splits"]:
-            x, y = _examples(spec, split, load_dataset(path))
+            x, y = (t.to(job.device) for t in _examples(spec, split, load_dataset(path)))
             if spec["task"] == "prefix_sums":
                 sweep = batched_sweep(model, task, x, y, spec["eval"]["max_iters"], spec["eval"]["batch_size"])
-                result["curves"][split] = sweep["correct"].float().mean(1).tolist()
+                result["curves"][split] = sweep.correct.float().mean(1).tolist()
             else:
                 result["test_accuracy"] = _accuracy(model, task, x, y, spec)
         if spec["task"] == "prefix_sums":
