@@ -103,8 +103,9 @@ CASES = [
                                        "--config", "{", "--metrics"], "--config: not valid JSON"),
     ("download-mnist-checksums-not-json", ["download-mnist", "--base-url", "file:///nowhere/", "--checksums", "{",
                                            "--out-dir", "out/raw"], "--checksums: not valid JSON"),
-    ("plan-without-timings", ["plan", "--scale", "paper", "--config", str(ROOT / "config/config.yaml"), *PAPERS,
-                              "--logs", "nowhere"], "nowhere/benchmark: no benchmark file"),
+    ("plan-without-timings", ["plan", "--scale", "paper", "--measured-scale", "paper", "--config",
+                              str(ROOT / "config/config.yaml"), *PAPERS, "--logs", "nowhere"],
+     "no timings of scale 'paper': no benchmark file in nowhere/benchmark"),
     ("download-bad-digest", ["download", "--url", "file:///nowhere/x", "--sha256", "abc", "--out", "out/x"],
      "SHA-256"),
 ]

@@ -1,13 +1,18 @@
-"""The compute plan on benchmark files whose timings are known: every measured job took exactly
-RATE seconds per unit of its work, so every estimate has a known answer."""
+"""The compute plan. On benchmark files whose timings are known (every job took FIXED + RATE x work
+CPU seconds) every estimate has a known answer; on the reference timings shipped for two scales, each
+predicts the other within 2x; and on a fresh clone (no logs) the plan answers from those."""
+
+import math
 
 import pytest
 
 from conftest import ROOT
 from implicit_repro import config, plan
+from implicit_repro.cli import main
 from implicit_repro.papers import known
 
-RATE = 2e-6  # seconds per unit of work
+RATE = 2e-9  # CPU seconds per unit of work
+FIXED = 1.5  # CPU seconds per job whatever its work (start-up)
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 
@@ -15,62 +20,88 @@ def cfg(scale, **overrides):
     return config.load(ROOT / "config/config.yaml", SCHEMA, {"scale": scale, "overrides": overrides})
 
 
-def write_logs(logs, jobs, report_seconds=3.0):
+def write_logs(logs, jobs, report_seconds=3.0, scale="smoke"):
+    """Benchmark files of ``jobs``: CPU seconds FIXED + RATE x work; wall seconds 4x that (a run with
+    more jobs than cores), which the plan must not read."""
     for job in jobs:
         path = plan.benchmark_path(logs, job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        seconds = RATE * job.work if job.rule in plan.SCALED else 1.5
+        cpu = FIXED + RATE * job.work if job.rule in plan.SCALED else 1.0
         rss = 100 + job.activations * plan.BYTES_PER_ACTIVATION / 2**20
-        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:01\t{rss}\n")
+        path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{4 * cpu}\t0:00:01\t{rss}\t{cpu}\n")
     for k in range(3):
-        path = logs / "benchmark/report/x" / f"item{k}.tsv"
+        path = logs / f"benchmark/report/{scale}/x" / f"item{k}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"s\th:m:s\tmax_rss\n{report_seconds}\t0:00:03\t50\n")
+        path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{report_seconds}\t0:00:03\t50\t{report_seconds}\n")
+
+
+def fitted(logs, jobs, scale="smoke"):
+    return plan.fit(plan.timings_from_logs(jobs, logs, scale))
+
+
+def test_the_fit_separates_a_fixed_cost_from_a_rate_per_work():
+    """Three kinds of job, a thousand-fold apart in work: the smallest decile gives the fixed cost."""
+    timings = [plan.Timing("evaluate", "p", f"p/t/{kind}", work, 0.0, FIXED + RATE * work, 0.0, 10.0)
+               for kind, work in (("a", 1e3), ("b", 1e9), ("c", 1e12)) for _ in range(10)]
+    model = plan.fit(timings)
+    assert model.fixed["evaluate"] == pytest.approx(FIXED, rel=1e-5)
+    for t in timings:
+        fixed, work, _ = model.seconds(t.as_job())
+        assert fixed + work == pytest.approx(t.cpu_s, rel=1e-5)
+    # scaling whole jobs by the work ratio (one rate, no fixed cost) would put a job of 1e3 at ~0 s
+    # and a job of 1e15 at 1000x the 1e12 one; the model keeps the start-up once per job
+    big = plan.Job("evaluate", "p", "", (("p", "t", "c"), ("p", "c"), ("p",)), 1e15, 0.0)
+    assert sum(model.seconds(big)[:2]) == pytest.approx(FIXED + RATE * 1e15, rel=1e-5)
 
 
 @pytest.mark.parametrize("scale", ["smoke", "small", "paper"])
-def test_the_plan_scales_measured_seconds_by_work(tmp_path, scale):
+def test_the_plan_adds_a_fixed_cost_and_scales_the_rest_by_work(tmp_path, scale):
     papers = known()
     write_logs(tmp_path, plan.jobs(cfg("smoke"), papers))
-    rates = plan.measure(plan.jobs(cfg("smoke"), papers), tmp_path)
+    model = fitted(tmp_path, plan.jobs(cfg("smoke"), papers))
     target = plan.jobs(cfg(scale), papers)
-    table = plan.estimate(target, rates, {p: 2 for p in papers}, gpu_speedup=10.0).set_index(["paper", "rule"])
+    table = plan.estimate(target, model, {p: 2 for p in papers}, gpu_speedup=10.0).set_index(["paper", "rule"])
     for paper in papers:
         for rule in plan.SCALED:
             mine = [j for j in target if j.paper == paper and j.rule == rule]
             row = table.loc[(paper, rule)]
             assert row["jobs"] == len(mine) and row["unestimated"] == 0
-            assert row["cpu_hours"] == pytest.approx(RATE * sum(j.work for j in mine) / 3600)
+            expected = sum(FIXED + RATE * j.work for j in mine) / 3600
+            assert row["cpu_hours"] == pytest.approx(expected, rel=0.02)  # CPU time, not the 4x wall time
             assert row["gpu_hours"] == 0.0  # no rule is on a GPU unless named
         assert table.loc[(paper, "report"), "cpu_hours"] == pytest.approx(2 * 3.0 / 3600)
-        assert table.loc[(paper, "data"), "cpu_hours"] == pytest.approx(1.5 * sum(
+        assert table.loc[(paper, "data"), "cpu_hours"] == pytest.approx(sum(
             1 for j in target if j.paper == paper and j.rule == "data") / 3600)
 
 
-def test_gpu_rules_move_their_hours_to_the_gpu_at_the_assumed_speedup(tmp_path):
+def test_gpu_rules_run_their_work_part_faster_and_keep_their_fixed_cost(tmp_path):
     papers = known()
     smoke = cfg("smoke")
     write_logs(tmp_path, plan.jobs(smoke, papers))
-    rates = plan.measure(plan.jobs(smoke, papers), tmp_path)
-    on_gpu = plan.gpu_rules(cfg("smoke", resources={"train": {"gpu": 1}}))
-    assert on_gpu == ("train",) and plan.gpu_rules(smoke) == ()
-    table = plan.estimate(plan.jobs(smoke, papers), rates, {}, 10.0, on_gpu).set_index(["paper", "rule"])
+    model = fitted(tmp_path, plan.jobs(smoke, papers))
+    on_gpu = plan.gpu_rules(cfg("smoke", resources={"train": {"gpu": 1}, "evaluate": {"gpu": 1}}))
+    assert on_gpu == ("train", "evaluate") and plan.gpu_rules(smoke) == ()
+    assert plan.gpu_rules(cfg("paper")) == ("train", "evaluate")
+    table = plan.estimate(plan.jobs(smoke, papers), model, {}, 10.0, on_gpu).set_index(["paper", "rule"])
     for paper in papers:
-        work = sum(j.work for j in plan.jobs(smoke, papers) if j.paper == paper and j.rule == "train")
-        assert table.loc[(paper, "train"), "gpu_hours"] == pytest.approx(RATE * work / 3600 / 10)
-        assert table.loc[(paper, "train"), "cpu_hours"] == 0.0
+        for rule in on_gpu:
+            mine = [j for j in plan.jobs(smoke, papers) if j.paper == paper and j.rule == rule]
+            expected = sum(FIXED + RATE * j.work / 10 for j in mine) / 3600
+            assert table.loc[(paper, rule), "gpu_hours"] == pytest.approx(expected, rel=0.02)
+            assert table.loc[(paper, rule), "cpu_hours"] == 0.0
 
 
-def test_doubling_the_epochs_doubles_the_training_estimate(tmp_path):
+def test_doubling_the_epochs_doubles_the_training_work_part(tmp_path):
     smoke = cfg("smoke")
     write_logs(tmp_path, plan.jobs(smoke, ["anil2022"]))
-    rates = plan.measure(plan.jobs(smoke, ["anil2022"]), tmp_path)
+    model = fitted(tmp_path, plan.jobs(smoke, ["anil2022"]))
     epochs = smoke["anil2022"]["prefix_sums"]["train"]["epochs"]
     longer = cfg("smoke", anil2022={"prefix_sums": {"train": {"epochs": 2 * epochs}}})
 
     def prefix_train_hours(c):
-        jobs = [j for j in plan.jobs(c, ["anil2022"]) if "prefix_sums" in j.key]
-        return plan.estimate(jobs, rates, {}, 1.0).set_index("rule").loc["train", "cpu_hours"]
+        jobs = [j for j in plan.jobs(c, ["anil2022"]) if "prefix_sums" in j.key and j.rule == "train"]
+        return plan.estimate(jobs, model, {}, 1.0).set_index("rule").loc["train", "cpu_hours"] - len(jobs) * \
+            model.fixed["train"] / 3600
 
     assert prefix_train_hours(longer) == pytest.approx(2 * prefix_train_hours(smoke))
 
@@ -79,8 +110,54 @@ def test_a_kind_never_measured_falls_back_to_its_papers_rate(tmp_path):
     smoke = cfg("smoke")
     measured = [j for j in plan.jobs(smoke, ["anil2022"]) if "/baseline/" in j.key]
     write_logs(tmp_path, measured)
-    rates = plan.measure(measured, tmp_path)
+    model = fitted(tmp_path, measured)
     others = [j for j in plan.jobs(smoke, ["anil2022"]) if "/baseline/" not in j.key and j.rule == "train"]
-    assert others
-    table = plan.estimate(others, rates, {}, 1.0).set_index("rule")
-    assert table.loc["train", "cpu_hours"] == pytest.approx(RATE * sum(j.work for j in others) / 3600)
+    assert others and all(not any(("train", *k) in model.rate for k in j.match[:2]) for j in others
+                          if "mixed_init" in j.key)
+    table = plan.estimate(others, model, {}, 1.0).set_index("rule")
+    assert table.loc["train", "unestimated"] == 0
+
+
+def test_reference_timings_round_trip(tmp_path):
+    timings = [plan.Timing("train", "anil2022", "anil2022/mazes/baseline", 123.0, 4.0, 5.5, 6.5, 300.0),
+               plan.Timing("report", "song2023", "song2023", 1.0, 0.0, 2.0, 2.5, 80.0)]
+    path = tmp_path / "t.tsv"
+    plan.write_reference(path, timings, {"scale": "small", "cpu": "Some CPU"})
+    back, about = plan.read_reference(path)
+    assert back == timings and about == {"scale": "small", "cpu": "Some CPU"}
+
+
+# ---------------------------------------------------------------- the shipped reference timings
+
+def reference(scale):
+    return plan.read_reference(ROOT / plan.REFERENCE / f"{scale}.tsv")
+
+
+@pytest.mark.parametrize("fitted_on, predicted", [("smoke", "small"), ("small", "smoke")])
+def test_one_measured_scale_predicts_the_other_within_2x(fitted_on, predicted):
+    """Real timings of two scales, recorded with the same code on one machine: the model fitted on
+    one predicts the other's total CPU time per rule within a factor 2."""
+    model = plan.fit(reference(fitted_on)[0])
+    measured = reference(predicted)[0]
+    for rule in plan.SCALED:
+        mine = [t for t in measured if t.rule == rule]
+        predicted_s = sum(sum(model.seconds(t.as_job())[:2]) for t in mine)
+        actual = sum(t.cpu_s for t in mine)
+        assert mine and 0.5 < predicted_s / actual < 2.0, (rule, predicted_s, actual)
+
+
+def test_the_reference_timings_say_whose_they_are():
+    for scale in ("smoke", "small"):
+        timings, about = reference(scale)
+        assert about["scale"] == scale and about["cpu"] not in ("", "?") and about["date"]
+        assert {t.rule for t in timings} >= {"data", "train", "evaluate", "report"}
+        assert all(math.isfinite(t.cpu_s) and t.cpu_s > 0 for t in timings)
+
+
+def test_plan_answers_on_a_fresh_clone_from_the_reference_timings(tmp_path, capsys):
+    main(["plan", "--scale", "paper", "--logs", str(tmp_path / "no-logs"),
+          "--config", str(ROOT / "config/config.yaml"), "--papers", str(ROOT / "config/papers.yaml")])
+    out = capsys.readouterr().out
+    about = reference("small")[1]
+    assert "the reference timings shipped with the project" in out and about["cpu"] in out
+    assert "anil2022" in out and "evaluate" in out and "GPU" in out

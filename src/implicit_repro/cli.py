@@ -127,25 +127,53 @@ def cmd_sync_readme(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    """Print the compute plan of a scale from the timings of a measured one."""
+    """Print the compute plan of a scale from the timings of a measured one (or record those timings)."""
+    import datetime
+    import subprocess
+
     from implicit_repro import config, plan
     from implicit_repro.papers import known
     from implicit_repro.results.reported import load_papers
 
-    schema = Path(args.config).parent.parent / "workflow/schemas/config.schema.yaml"
+    root = Path(args.config).parent.parent
+    schema = root / "workflow/schemas/config.schema.yaml"
     facts = load_papers(args.papers)
     target = config.load(args.config, schema, {"scale": args.scale})
     measured = config.load(args.config, schema, {"scale": args.measured_scale})
     papers = [p for p in known() if p in target and p in facts]
-    rates = plan.measure(plan.jobs(measured, papers), Path(args.logs))
-    if not rates.per_work:
-        raise ReproError(f"{args.logs}/benchmark: no benchmark file of a training or evaluation job at scale "
-                         f"'{args.measured_scale}'. Run `snakemake --cores 2 --config scale={args.measured_scale}` "
-                         "first, or name the scale you ran with --measured-scale.")
+    measured_jobs = plan.jobs(measured, papers)
+    logs, reference = Path(args.logs), root / plan.REFERENCE / f"{args.measured_scale}.tsv"
+    timings = plan.timings_from_logs(measured_jobs, logs, args.measured_scale) if args.timings != "reference" else []
+    early_exit = plan.early_exit_summary(measured_jobs, root / "results")
+    if args.record:
+        if not any(t.rule in plan.SCALED for t in timings):
+            raise ReproError(f"{logs}/benchmark: no timings of a training or evaluation job at scale "
+                             f"'{args.measured_scale}' to record. Run `snakemake --cores 2 --config "
+                             f"scale={args.measured_scale}` first.")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root)
+        about = {"scale": args.measured_scale, "cpu": numerics.cpu_model(), "date": datetime.date.today().isoformat(),
+                 "commit": commit.stdout.strip() or "?", "early_exit": early_exit or "not recorded"}
+        plan.write_reference(reference, timings, about)
+        print(f"wrote {reference}: {len(timings)} jobs measured on {about['cpu']}")
+        return
+    if any(t.rule in plan.SCALED for t in timings):
+        source = f"{logs}/benchmark, measured on this machine ({numerics.cpu_model()})"
+    elif args.timings != "logs" and reference.exists():
+        timings, about = plan.read_reference(reference)
+        source = (f"{reference.relative_to(root)}, the reference timings shipped with the project, measured on "
+                  f"{about.get('cpu', '?')} ({about.get('date', '?')}, commit {about.get('commit', '?')})")
+        early_exit = about.get("early_exit", "")
+    else:
+        shipped = sorted(p.stem for p in (root / plan.REFERENCE).glob("*.tsv"))
+        raise ReproError(f"no timings of scale '{args.measured_scale}': no benchmark file in {logs}/benchmark and no "
+                         f"reference file {reference.relative_to(root)}. Run `snakemake --cores 2 --config "
+                         f"scale={args.measured_scale}` first, or name a measured scale with reference timings "
+                         f"(--measured-scale {' or '.join(shipped) or 'small'}).")
+    model = plan.fit(timings)
     reports = {p: len(facts[p]["items"]) + (k == 0) for k, p in enumerate(papers)}  # + the readme, once
     on_gpu = plan.gpu_rules(target)
-    table = plan.estimate(plan.jobs(target, papers), rates, reports, args.gpu_speedup, on_gpu)
-    print(plan.render(table, args.scale, args.measured_scale, args.gpu_speedup, numerics.cpu_model(), on_gpu))
+    table = plan.estimate(plan.jobs(target, papers), model, reports, args.gpu_speedup, on_gpu)
+    print(plan.render(table, args.scale, args.measured_scale, source, model, args.gpu_speedup, on_gpu, early_exit))
 
 
 def _device(name: str) -> str:
@@ -213,12 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plan", help="jobs, CPU/GPU-hours and peak memory of a scale, before submitting it")
     pl.add_argument("--scale", required=True, choices=["smoke", "small", "paper"])
-    pl.add_argument("--measured-scale", default="small", help="the scale whose logs/benchmark timings to scale from")
+    pl.add_argument("--measured-scale", default="small", help="the scale whose timings the plan is fitted to")
     pl.add_argument("--logs", default="logs")
+    pl.add_argument("--timings", choices=["auto", "logs", "reference"], default="auto",
+                    help="auto: this checkout's benchmark files of the measured scale if any, else the reference "
+                         "timings shipped in benchmarks/timings/<scale>.tsv")
+    pl.add_argument("--record", action="store_true",
+                    help="write the measured scale's timings from logs/ to benchmarks/timings/<scale>.tsv and stop")
     pl.add_argument("--config", default="config/config.yaml")
     pl.add_argument("--papers", default="config/papers.yaml")
     pl.add_argument("--gpu-speedup", type=float, default=20.0,
-                    help="how many times faster a training job runs on one GPU than on one CPU thread (assumed)")
+                    help="how many times faster a job's work runs on one GPU than on one CPU thread (assumed)")
     pl.set_defaults(func=cmd_plan)
 
     sr = sub.add_parser("sync-readme", help="copy paper_results/scorecard_summary.md into README.md's summary block")

@@ -92,7 +92,8 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
             f"our formulation): + {ip['anti_alignment_weight']} × cos(z_a, z_b) of two N(0, {ip['init_std']}² I) starts.",
             f"- Evaluation: accuracy after every test-time iteration 1..{e['max_iters']} on the first "
             f"{e['n_examples']} examples of each split. AA budget {e['aa_iters']} iterations (unknown in the "
-            f"paper) over {e['aa_examples']} examples; all-pairs variant over a batch of {e['aa_pairs_batch']}.",
+            f"paper) over {e['aa_examples']} examples; all-pairs variant over a batch of {e['aa_pairs_batch']}. "
+            + _early_exit_text(e["early_exit_tol"]),
         ]
         if e["attack_examples"]:
             lines.append(
@@ -117,5 +118,16 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"{MIN_PER_CLASS} wrong examples), averaged over models. A verdict needs at least {MIN_PER_GROUP} models "
         f"in every group compared ({MIN_FOR_CORRELATION} for claim 2's correlation across models); below that the "
         "row says *too few models*. A bootstrap CI is reported only when the statistic is defined on at least "
-        f"{MIN_DEFINED:.0%} of {RESAMPLES:,} resamples.")
+        f"{MIN_DEFINED:.0%} of {RESAMPLES:,} resamples. Each verdict compares that CI with the claim's smallest "
+        "effect of interest, pre-registered in config/papers.yaml (the Scorecard section lists them).")
     return "\n".join(lines)
+
+
+def _early_exit_text(tol) -> str:
+    if tol is None:
+        return "Every example runs the whole budget of every solve (no early exit)."
+    if tol == 0:
+        return ("An example whose state repeats to the bit stops being iterated and keeps its final state "
+                "(early exit; exact: the metrics are those of the full run).")
+    return (f"An example whose relative residual falls to {tol} stops being iterated and keeps its final state "
+            "(early exit at a tolerance: later iterations read that state).")

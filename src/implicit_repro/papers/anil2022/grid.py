@@ -191,17 +191,28 @@ def _check_harder(task: str, data: dict, fail) -> None:
 
 def work(section: dict, run: Run) -> dict[str, float]:
     """How much work a run's jobs do, in arbitrary units, for the compute plan (``plan.py``), which
-    scales measured seconds by its ratios. The cell's cost per example and iteration is taken as
-    width² × positions × blocks (convolutions over the positions, or an MLP: one position), so
-    training is examples × epochs × iterations × that; evaluation is the same over every evaluated
-    split at the test-time budget plus the two AA solves; ``activations`` (batch × iterations × width ×
-    positions × blocks) is what backprop through the unrolled iterations keeps, for memory."""
+    fits seconds to it. The cell's cost per example and iteration is taken as width² × positions ×
+    blocks (convolutions over the positions, or an MLP: one position), so training is examples ×
+    epochs × iterations × that. Evaluation, per split: the zero-init sweep (examples × max_iters), AA's
+    second solve (aa_examples × aa_iters; its first is read off the sweep) and the all-pairs restarts
+    (aa_pairs_batch² × aa_iters); on the in-distribution split the attack too (attack_examples ×
+    aa_iters × (attack_steps + 1) forward and backward passes, a backward pass taken as two forward
+    ones, and its before/after solves). Early exit is not modelled: it shortens these by what the
+    models' convergence allows, which the measured timings carry. ``activations`` (batch × iterations
+    × width × positions × blocks) is what backprop through the unrolled iterations keeps, for memory."""
     spec, data = run.eval_spec, datasets(section)
     m, tr, ev = spec["model"], spec["train"], spec["eval"]
     per_position = m["width"] ** 2 * m.get("blocks", 1)
     n_train = data[run.train_data].params["count"] * spec["data"]["train_fraction"]
-    evaluate = sum(min(data[p].params["count"], ev["n_examples"]) * (ev["max_iters"] + 2 * ev["aa_iters"])
-                   * per_position * _positions(run.task, data[p].params) for p in run.eval_data)
+    evaluate = 0.0
+    for name, path in spec["splits"]:
+        held_out = data[path].params["count"] * (1 - spec["data"]["train_fraction"] if name == "in_distribution" else 1)
+        n = min(held_out, ev["n_examples"])
+        aa = min(n, ev["aa_examples"])
+        steps = n * ev["max_iters"] + (aa + min(aa, ev["aa_pairs_batch"]) ** 2) * ev["aa_iters"]
+        if name == "in_distribution" and ev["attack_examples"] > 0:
+            steps += min(n, ev["attack_examples"]) * ev["aa_iters"] * (3 * (ev["attack_steps"] + 1) + 2)
+        evaluate += steps * per_position * _positions(run.task, data[path].params)
     positions = _positions(run.task, data[run.train_data].params)
     return {"train": n_train * tr["epochs"] * tr["iters"] * per_position * positions, "evaluate": evaluate,
             "activations": tr["batch_size"] * tr["iters"] * m["width"] * m.get("blocks", 1) * positions}
