@@ -1,6 +1,6 @@
-"""The compute plan. On benchmark files whose timings are known (every job took FIXED + RATE x work
-CPU seconds) every estimate has a known answer; on the reference timings shipped for two scales, each
-predicts the other within 2x; and on a fresh clone (no logs) the plan answers from those."""
+"""The compute plan. On logs whose timings are known (every job took FIXED CPU seconds to start and
+RATE x work more) every estimate has a known answer; on the reference timings shipped for two scales,
+each predicts the other within 2x; and on a fresh clone (no logs) the plan answers from those."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 from implicit_repro import config, plan
-from implicit_repro.cli import main
+from implicit_repro.cli import CPU_LINE, main
 from implicit_repro.papers import known
 
 RATE = 2e-9  # CPU seconds per unit of work
@@ -21,14 +21,18 @@ def cfg(scale, **overrides):
 
 
 def write_logs(logs, jobs, report_seconds=3.0, scale="smoke"):
-    """Benchmark files of ``jobs``: CPU seconds FIXED + RATE x work; wall seconds 4x that (a run with
-    more jobs than cores), which the plan must not read."""
+    """Logs and benchmark files of ``jobs``: the log's CPU line says FIXED at start-up and FIXED + RATE
+    x work in all; the benchmark's wall seconds are 4x that (a run with more jobs than cores) and its
+    sampled cpu_time half, both of which the plan must not read."""
     for job in jobs:
         path = plan.benchmark_path(logs, job)
         path.parent.mkdir(parents=True, exist_ok=True)
         cpu = FIXED + RATE * job.work if job.rule in plan.SCALED else 1.0
         rss = 100 + job.activations * plan.BYTES_PER_ACTIVATION / 2**20
-        path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{4 * cpu}\t0:00:01\t{rss}\t{cpu}\n")
+        path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{4 * cpu}\t0:00:01\t{rss}\t{cpu / 2}\n")
+        log = logs / path.relative_to(logs / "benchmark").with_suffix(".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"epoch 1/1 loss 0.1\n{CPU_LINE} start-up {FIXED!r}, total {cpu!r}\n")
     for k in range(3):
         path = logs / f"benchmark/report/{scale}/x" / f"item{k}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,12 +43,12 @@ def fitted(logs, jobs, scale="smoke"):
     return plan.fit(plan.timings_from_logs(jobs, logs, scale))
 
 
-def test_the_fit_separates_a_fixed_cost_from_a_rate_per_work():
-    """Three kinds of job, a thousand-fold apart in work: the smallest decile gives the fixed cost."""
-    timings = [plan.Timing("evaluate", "p", f"p/t/{kind}", work, 0.0, FIXED + RATE * work, 0.0, 10.0)
+def test_the_fit_separates_the_start_up_from_a_rate_per_work():
+    """Three kinds of job, a thousand-fold apart in work, each measured with its start-up."""
+    timings = [plan.Timing("evaluate", "p", f"p/t/{kind}", work, 0.0, FIXED + RATE * work, FIXED, 0.0, 10.0)
                for kind, work in (("a", 1e3), ("b", 1e9), ("c", 1e12)) for _ in range(10)]
     model = plan.fit(timings)
-    assert model.fixed["evaluate"] == pytest.approx(FIXED, rel=1e-5)
+    assert model.startup["evaluate"] == pytest.approx(FIXED)
     for t in timings:
         fixed, work, _ = model.seconds(t.as_job())
         assert fixed + work == pytest.approx(t.cpu_s, rel=1e-5)
@@ -67,7 +71,7 @@ def test_the_plan_adds_a_fixed_cost_and_scales_the_rest_by_work(tmp_path, scale)
             row = table.loc[(paper, rule)]
             assert row["jobs"] == len(mine) and row["unestimated"] == 0
             expected = sum(FIXED + RATE * j.work for j in mine) / 3600
-            assert row["cpu_hours"] == pytest.approx(expected, rel=0.02)  # CPU time, not the 4x wall time
+            assert row["cpu_hours"] == pytest.approx(expected, rel=1e-5)  # the log's CPU time, not wall or sampled
             assert row["gpu_hours"] == 0.0  # no rule is on a GPU unless named
         assert table.loc[(paper, "report"), "cpu_hours"] == pytest.approx(2 * 3.0 / 3600)
         assert table.loc[(paper, "data"), "cpu_hours"] == pytest.approx(sum(
@@ -87,7 +91,7 @@ def test_gpu_rules_run_their_work_part_faster_and_keep_their_fixed_cost(tmp_path
         for rule in on_gpu:
             mine = [j for j in plan.jobs(smoke, papers) if j.paper == paper and j.rule == rule]
             expected = sum(FIXED + RATE * j.work / 10 for j in mine) / 3600
-            assert table.loc[(paper, rule), "gpu_hours"] == pytest.approx(expected, rel=0.02)
+            assert table.loc[(paper, rule), "gpu_hours"] == pytest.approx(expected, rel=1e-5)
             assert table.loc[(paper, rule), "cpu_hours"] == 0.0
 
 
@@ -101,7 +105,7 @@ def test_doubling_the_epochs_doubles_the_training_work_part(tmp_path):
     def prefix_train_hours(c):
         jobs = [j for j in plan.jobs(c, ["anil2022"]) if "prefix_sums" in j.key and j.rule == "train"]
         return plan.estimate(jobs, model, {}, 1.0).set_index("rule").loc["train", "cpu_hours"] - len(jobs) * \
-            model.fixed["train"] / 3600
+            model.startup["train"] / 3600
 
     assert prefix_train_hours(longer) == pytest.approx(2 * prefix_train_hours(smoke))
 
@@ -119,8 +123,8 @@ def test_a_kind_never_measured_falls_back_to_its_papers_rate(tmp_path):
 
 
 def test_reference_timings_round_trip(tmp_path):
-    timings = [plan.Timing("train", "anil2022", "anil2022/mazes/baseline", 123.0, 4.0, 5.5, 6.5, 300.0),
-               plan.Timing("report", "song2023", "song2023", 1.0, 0.0, 2.0, 2.5, 80.0)]
+    timings = [plan.Timing("train", "anil2022", "anil2022/mazes/baseline", 123.0, 4.0, 5.5, 1.25, 6.5, 300.0),
+               plan.Timing("report", "song2023", "song2023", 1.0, 0.0, 2.0, 0.75, 2.5, 80.0)]
     path = tmp_path / "t.tsv"
     plan.write_reference(path, timings, {"scale": "small", "cpu": "Some CPU"})
     back, about = plan.read_reference(path)
@@ -152,6 +156,7 @@ def test_the_reference_timings_say_whose_they_are():
         assert about["scale"] == scale and about["cpu"] not in ("", "?") and about["date"]
         assert {t.rule for t in timings} >= {"data", "train", "evaluate", "report"}
         assert all(math.isfinite(t.cpu_s) and t.cpu_s > 0 for t in timings)
+        assert all(0 < t.startup_s < t.cpu_s for t in timings if t.rule in plan.SCALED)  # measured in each job
 
 
 def test_plan_answers_on_a_fresh_clone_from_the_reference_timings(tmp_path, capsys):

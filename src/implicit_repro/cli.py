@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -138,9 +139,11 @@ def cmd_plan(args) -> None:
     root = Path(args.config).parent.parent
     schema = root / "workflow/schemas/config.schema.yaml"
     facts = load_papers(args.papers)
-    target = config.load(args.config, schema, {"scale": args.scale})
+    if args.scale is None and not args.record:
+        raise ReproError("plan: name the scale to plan with --scale (smoke, small or paper), or write the measured "
+                         "scale's reference timings with --record.")
     measured = config.load(args.config, schema, {"scale": args.measured_scale})
-    papers = [p for p in known() if p in target and p in facts]
+    papers = [p for p in known() if p in measured and p in facts]
     measured_jobs = plan.jobs(measured, papers)
     logs, reference = Path(args.logs), root / plan.REFERENCE / f"{args.measured_scale}.tsv"
     timings = plan.timings_from_logs(measured_jobs, logs, args.measured_scale) if args.timings != "reference" else []
@@ -169,6 +172,7 @@ def cmd_plan(args) -> None:
                          f"reference file {reference.relative_to(root)}. Run `snakemake --cores 2 --config "
                          f"scale={args.measured_scale}` first, or name a measured scale with reference timings "
                          f"(--measured-scale {' or '.join(shipped) or 'small'}).")
+    target = config.load(args.config, schema, {"scale": args.scale})
     model = plan.fit(timings)
     reports = {p: len(facts[p]["items"]) + (k == 0) for k, p in enumerate(papers)}  # + the readme, once
     on_gpu = plan.gpu_rules(target)
@@ -240,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     pl = sub.add_parser("plan", help="jobs, CPU/GPU-hours and peak memory of a scale, before submitting it")
-    pl.add_argument("--scale", required=True, choices=["smoke", "small", "paper"])
+    pl.add_argument("--scale", choices=["smoke", "small", "paper"], help="the scale to plan")
     pl.add_argument("--measured-scale", default="small", help="the scale whose timings the plan is fitted to")
     pl.add_argument("--logs", default="logs")
     pl.add_argument("--timings", choices=["auto", "logs", "reference"], default="auto",
@@ -261,10 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The last line of a job's log (stderr): this process's CPU seconds when the command began, with
+# Python, torch and the package loaded, and at its end. The compute plan fits its fixed cost per job
+# and its rate per unit of work to these (plan.read_cpu_line).
+CPU_LINE = "cpu seconds (this process, user + system):"
+JOBS = ("generate", "train", "evaluate", "report")
+
+
 def main(argv: list[str] | None = None) -> None:
+    startup = time.process_time()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if args.command in JOBS:
+        print(f"{CPU_LINE} start-up {startup:.3f}, total {time.process_time():.3f}", file=sys.stderr)

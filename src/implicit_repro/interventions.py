@@ -9,11 +9,14 @@ intervention uses (``anti_alignment_weight``) is required only when that interve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+# torch is imported inside the functions that need it: the grids (imported by the Snakefile, which
+# must start in about a second) read the registry below for the compute plan's work model.
+if TYPE_CHECKING:
+    import torch
 
-from implicit_repro.iteration import Step, fixed_point_iterate
-from implicit_repro.path_independence import cosine
+    from implicit_repro.iteration import Step
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def initial_state(
     intervention: Intervention, zeros: torch.Tensor, params: dict, g: torch.Generator
 ) -> torch.Tensor:
     """z0 for one batch. Mixed init flips one coin *per example* (not per element)."""
+    import torch
+
     if intervention.init == "zero":
         return zeros
     noise = torch.randn(zeros.shape, generator=g) * params["init_std"]
@@ -59,6 +64,8 @@ def initial_state(
 
 
 def forward_budget(intervention: Intervention, fixed_iters: int, params: dict, g: torch.Generator) -> int:
+    import torch
+
     if intervention.budget == "fixed":
         return fixed_iters
     low, high = params["budget_min"], params["budget_max"]
@@ -75,6 +82,8 @@ def auxiliary_loss(
     Anti-alignment: weight * mean_i cos(z_a_i, z_b_i), z_a and z_b reached from two independent
     N(0, init_std^2 I) starts of the same input within the training budget ``iters``. The starts are
     drawn on the CPU generator and moved to x's device, like ``initial_state``."""
+    import torch
+
     if intervention.penalty == "none":
         return None
     if intervention.penalty != "anti_alignment":
@@ -97,6 +106,11 @@ def anti_alignment_penalty(
     Added to the loss with a positive weight, minimising it rewards states that *depend* on the
     start: the anti-alignment penalty of anil2022 (second-hand, unverified; this form is our choice).
     The cosine is the one AA uses, so the penalty pushes on exactly what AA measures."""
+    import torch
+
+    from implicit_repro.iteration import fixed_point_iterate
+    from implicit_repro.path_independence import cosine
+
     # One batched run of both starts: half the calls of two runs, same states (no batch coupling).
     z_a, z_b = fixed_point_iterate(step, torch.cat([x, x]), torch.cat([z0_a, z0_b]), iters).chunk(2)
     return cosine(z_a, z_b).mean()

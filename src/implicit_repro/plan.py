@@ -4,28 +4,28 @@ GPU-hours and peak memory, and the total.
     python -m implicit_repro plan --scale paper                 # timings of `small`: logs/, else shipped
     python -m implicit_repro plan --scale small --measured-scale smoke
 
-Timings. Every job's CPU seconds (Snakemake's benchmark ``cpu_time``: it does not grow when more jobs
-run than there are cores, as wall seconds do) come from a measured scale: this checkout's benchmark
-files (``logs/benchmark/<rule>/<run key>-<id>.tsv``) where they exist, else the reference timings
-shipped in ``benchmarks/timings/<scale>.tsv`` (one row per job with its work, recorded with the CPU
-model that ran them; ``python -m implicit_repro plan --record`` writes them from logs/).
+Timings. Every job ends its log with its own CPU seconds (user + system, ``cli.CPU_LINE``): at the
+start of its command, with Python, torch and the package loaded, and at its end. CPU seconds do not
+grow when more jobs run than there are cores, as wall seconds do (``--cores 8`` on 2 cores: about 4×),
+and unlike Snakemake's sampled ``cpu_time`` they miss no tail of the job. They come from a measured
+scale: this checkout's logs (``logs/<rule>/<run key>-<id>.log``, beside Snakemake's benchmark files
+for wall time and peak memory) where they exist, else the reference timings shipped in
+``benchmarks/timings/<scale>.tsv`` (one row per job with its work, headed by the CPU model that ran
+them; ``python -m implicit_repro plan --record --measured-scale S`` writes them from logs/).
 
-The model. A training or evaluation job costs a fixed part (starting Python and torch, loading data
-and checkpoint: the same whatever its size) plus a part proportional to its work (its paper's model of
-it, ``papers/<paper>/grid.py: work``). The rule's smallest jobs (the decile of least work) fix one
-point of that line: their median CPU time ``base`` at their median work ``w0``; every other job adds a
-rate per unit of work beyond it:
+The model. A training or evaluation job costs a fixed start-up (the median over the rule's jobs of
+their start-up CPU seconds) plus a rate per unit of its work (its paper's model of it,
+``papers/<paper>/grid.py: work``, in the units of ``work.py``):
 
-    seconds = base[rule] + rate[rule, key] × (work − w0[rule])
+    seconds = startup[rule] + rate[rule, key] × work
 
-``rate`` is the measured jobs' seconds beyond ``base`` over their work beyond ``w0``, both summed,
+``rate`` is the measured jobs' CPU seconds beyond their own start-up over their work, both summed,
 matched on the most specific of (paper, task, variant or intervention), (paper, variant or
-intervention), (paper); the fixed part of a job is what remains at zero work, base − rate × w0.
-Scaling a whole job's seconds by the work ratio, as a single rate does, scales the start-up cost
-too: it put a 2-core hour at 20,000 CPU-hours. Data and report jobs count
-the median seconds of their measured rule. On a GPU (a rule whose ``resources.<rule>.gpu`` > 0) the
-work part runs ``--gpu-speedup`` times faster (an assumption until calibrated on a GPU) and the fixed
-part does not. Peak memory: the matching jobs' measured peak RSS plus 8 bytes per activation unit
+intervention), (paper). Scaling a whole job's seconds by the work ratio, as a single rate does,
+scales the start-up too: it put a 2-core hour at 20,000 CPU-hours. Data and report jobs count the
+median CPU seconds of their measured rule. On a GPU (a rule whose ``resources.<rule>.gpu`` > 0) the
+work part runs ``--gpu-speedup`` times faster (an assumption until calibrated on a GPU) and the
+start-up does not. Peak memory: the matching jobs' measured peak RSS plus 8 bytes per activation unit
 beyond theirs (fp32 values and their gradients). Every assumption is printed with the plan.
 """
 
@@ -44,7 +44,6 @@ from implicit_repro.papers import part
 
 SCALED = ("train", "evaluate")
 BYTES_PER_ACTIVATION = 8  # fp32 value + its gradient
-SMALLEST = 0.1  # the fraction of a rule's jobs (least work first) whose median CPU time is its fixed cost
 REFERENCE = Path("benchmarks/timings")
 
 
@@ -88,6 +87,7 @@ class Timing:
     work: float
     activations: float
     cpu_s: float
+    startup_s: float  # CPU seconds before the command began (Python, torch, the package)
     wall_s: float
     max_rss_mb: float
 
@@ -116,25 +116,38 @@ def benchmark_path(logs: Path, job: Job) -> Path:
     return logs / "benchmark" / job.rule / f"{job.key}.tsv"
 
 
+def read_cpu_line(log: Path) -> tuple[float, float] | None:
+    """(start-up, total) CPU seconds from the last ``cli.CPU_LINE`` of a job's log, or None."""
+    from implicit_repro.cli import CPU_LINE
+
+    if not log.exists():
+        return None
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith(CPU_LINE)]
+    if not lines:
+        return None
+    parts = dict(p.strip().split(" ") for p in lines[-1][len(CPU_LINE):].split(","))
+    return float(parts["start-up"]), float(parts["total"])
+
+
 def timings_from_logs(measured_jobs: list[Job], logs: Path, scale: str) -> list[Timing]:
-    """The measured jobs' timings from this checkout's benchmark files (report jobs: those of
-    ``scale``). CPU seconds are Snakemake's ``cpu_time``; a file without it counts its wall time."""
+    """The measured jobs' timings from this checkout's logs and benchmark files (report jobs: those
+    of ``scale``). A job whose log has no CPU line (written before logs had one) counts Snakemake's
+    sampled ``cpu_time``, else its wall time, with no start-up."""
+    found = [(job.rule, job.paper, "/".join(job.match[0]), job.work, job.activations, benchmark_path(logs, job))
+             for job in measured_jobs]
+    found += [("report", p.parent.name, p.parent.name, 1.0, 0.0, p)
+              for p in sorted((logs / "benchmark" / "report" / scale).glob("*/*.tsv"))]
     out = []
-    for job in measured_jobs:
-        row = read_benchmark(benchmark_path(logs, job))
-        if row is not None:
-            out.append(_timing(job.rule, job.paper, "/".join(job.match[0]), job.work, job.activations, row))
-    for path in sorted((logs / "benchmark" / "report" / scale).glob("*/*.tsv")):
-        row = read_benchmark(path)
-        if row is not None:
-            out.append(_timing("report", path.parent.name, path.parent.name, 1.0, 0.0, row))
+    for rule, paper, match, work, activations, bench in found:
+        row = read_benchmark(bench)
+        if row is None:
+            continue
+        log = logs / bench.relative_to(logs / "benchmark").with_suffix(".log")
+        wall, sampled = _number(row, "s"), _number(row, "cpu_time")
+        startup, cpu = read_cpu_line(log) or (float("nan"), sampled if math.isfinite(sampled) else wall)
+        rss = _number(row, "max_rss")
+        out.append(Timing(rule, paper, match, work, activations, cpu, startup, wall, rss if math.isfinite(rss) else 0.0))
     return out
-
-
-def _timing(rule, paper, match, work, activations, row) -> Timing:
-    wall, cpu = _number(row, "s"), _number(row, "cpu_time")
-    return Timing(rule, paper, match, work, activations, cpu if math.isfinite(cpu) else wall, wall,
-                  _number(row, "max_rss") if math.isfinite(_number(row, "max_rss")) else 0.0)
 
 
 def write_reference(path: Path, timings: list[Timing], about: dict[str, str]) -> None:
@@ -161,17 +174,16 @@ def read_reference(path: Path) -> tuple[list[Timing], dict[str, str]]:
 
 @dataclass
 class CostModel:
-    """seconds = base[rule] + rate[(rule, *match key)] × (work − w0[rule]) for train and evaluate; a
-    median per job for data and report; peak memory per match key."""
+    """seconds = startup[rule] + rate[(rule, *match key)] × work for train and evaluate; a median per
+    job for data and report; peak memory per match key."""
 
-    base: dict  # rule -> median CPU seconds of its smallest jobs
-    w0: dict  # rule -> their median work
+    startup: dict  # rule -> median start-up CPU seconds of its jobs
     rate: dict
     per_job: dict  # rule -> (median seconds, max peak RSS)
     memory: dict  # (rule, *key) -> (median peak RSS in MB, median activations)
 
     def seconds(self, job: Job) -> tuple[float, float, float]:
-        """(fixed, work part, peak MB) of ``job``; NaN where nothing was measured."""
+        """(start-up, work part, peak MB) of ``job``; NaN where nothing was measured."""
         if job.rule not in SCALED:
             seconds, peak = self.per_job.get(job.rule, (float("nan"), float("nan")))
             return seconds, 0.0, peak
@@ -180,39 +192,30 @@ class CostModel:
             return float("nan"), float("nan"), float("nan")
         rss, activations = self.memory[key]
         peak = rss + max(0.0, job.activations - activations) * BYTES_PER_ACTIVATION / 2**20
-        fixed = max(self.base[job.rule] - self.rate[key] * self.w0[job.rule], 0.0)
-        return fixed, max(self.base[job.rule] + self.rate[key] * (job.work - self.w0[job.rule]) - fixed, 0.0), peak
-
-    @property
-    def fixed(self) -> dict:
-        """rule -> the start-up cost of a job (at the rule's median rate)."""
-        out = {}
-        for rule in self.base:
-            rates = [r for (k, *_), r in self.rate.items() if k == rule]
-            out[rule] = max(self.base[rule] - statistics.median(rates) * self.w0[rule], 0.0) if rates else self.base[rule]
-        return out
+        return self.startup[job.rule], self.rate[key] * job.work, peak
 
 
 def fit(timings: list[Timing]) -> CostModel:
-    base, w0, per_work, memory, per_job = {}, {}, {}, {}, {}
+    startup, per_work, memory, per_job = {}, {}, {}, {}
     for rule in SCALED:
-        mine = sorted((t for t in timings if t.rule == rule), key=lambda t: t.work)
+        mine = [t for t in timings if t.rule == rule]
         if not mine:
             continue
-        smallest = mine[: max(1, math.ceil(SMALLEST * len(mine)))]
-        base[rule], w0[rule] = statistics.median(t.cpu_s for t in smallest), statistics.median(t.work for t in smallest)
+        measured = [t.startup_s for t in mine if math.isfinite(t.startup_s)]
+        # Without start-up lines (logs of an older run): the cheapest tenth of the jobs, nearly all start-up.
+        startup[rule] = statistics.median(measured) if measured else \
+            statistics.quantiles([t.cpu_s for t in mine], n=10)[0] if len(mine) > 1 else 0.0
         for t in mine:
+            beyond = t.cpu_s - (t.startup_s if math.isfinite(t.startup_s) else startup[rule])
             for key in t.as_job().match:
-                per_work.setdefault((rule, *key), []).append((t.cpu_s - base[rule], t.work - w0[rule]))
+                per_work.setdefault((rule, *key), []).append((max(beyond, 0.0), t.work))
                 memory.setdefault((rule, *key), []).append((t.max_rss_mb, t.activations))
     for rule in ("data", "report"):
         mine = [t for t in timings if t.rule == rule]
         if mine:
             per_job[rule] = (statistics.median(t.cpu_s for t in mine), max(t.max_rss_mb for t in mine))
-    # A key whose jobs are all among the smallest (no work beyond w0) gets its paper's rate instead.
-    rate = {k: max(sum(s for s, _ in v) / sum(w for _, w in v), 0.0)
-            for k, v in per_work.items() if sum(w for _, w in v) > 0}
-    return CostModel(base, w0, rate, per_job,
+    rate = {k: sum(s for s, _ in v) / sum(w for _, w in v) for k, v in per_work.items() if sum(w for _, w in v) > 0}
+    return CostModel(startup, rate, per_job,
                      {k: (statistics.median(r for r, _ in v), statistics.median(a for _, a in v))
                       for k, v in memory.items()})
 
@@ -253,12 +256,13 @@ def render(plan: pd.DataFrame, scale: str, measured_scale: str, source: str, mod
         missing = f"  ({r.unestimated} without a measured rate)" if r.unestimated else ""
         lines.append(f"{r.paper:10s} {r.rule:9s} {r.jobs:6d} {r.cpu_hours:11.1f} {r.gpu_hours:11.1f} "
                      f"{r.peak_mb:9.0f}{missing}")
-    fixed = ", ".join(f"{rule} {s:.1f} s" for rule, s in model.fixed.items())
+    fixed = ", ".join(f"{rule} {s:.1f} s" for rule, s in model.startup.items())
     lines += [f"{'total':10s} {'':9s} {int(total['jobs']):6d} {total['cpu_hours']:11.1f} {total['gpu_hours']:11.1f}",
               "", "Assumptions:",
-              f"- train and evaluate: CPU seconds = a fixed cost per job (start-up: {fixed}, from the rule's smallest "
-              "measured jobs) + a measured rate × each job's work (papers/<paper>/grid.py: work), the rate matched on "
-              "(paper, task, variant or intervention), else (paper, variant or intervention), else (paper);",
+              f"- train and evaluate: CPU seconds = the measured start-up of a job ({fixed}: Python, torch, the "
+              "package) + a measured rate × its work (papers/<paper>/grid.py: work, in batched steps of work.py), the "
+              "rate matched on (paper, task, variant or intervention), else (paper, variant or intervention), else "
+              "(paper);",
               (f"- the {', '.join(on_gpu)} jobs ask for a GPU at this scale: their work part runs {gpu_speedup:g}x faster "
                "there (--gpu-speedup: an assumption, not a measurement on a GPU), their fixed cost does not; the "
                "other jobs run on CPUs;") if on_gpu else "- no rule asks for a GPU at this scale: every job runs on CPUs;",

@@ -10,7 +10,9 @@ from __future__ import annotations
 from implicit_repro.data.registry import MNIST_FILE_NAMES, MNIST_RAW_DIR, raw_inputs
 from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
+from implicit_repro.interventions import get_intervention
 from implicit_repro.papers import Dataset, Download, Run, unique_runs
+from implicit_repro.work import batched_steps
 
 PAPER = "anil2022"
 GRADIENT_STUDY_ITEM = "table2_phantom_vs_ift"  # the one item built from the gradient study's runs
@@ -190,31 +192,42 @@ def _check_harder(task: str, data: dict, fail) -> None:
 # ---------------------------------------------------------------- the compute plan's work model
 
 def work(section: dict, run: Run) -> dict[str, float]:
-    """How much work a run's jobs do, in arbitrary units, for the compute plan (``plan.py``), which
-    fits seconds to it. The cell's cost per example and iteration is taken as width² × positions ×
-    blocks (convolutions over the positions, or an MLP: one position), so training is examples ×
-    epochs × iterations × that. Evaluation, per split: the zero-init sweep (examples × max_iters), AA's
-    second solve (aa_examples × aa_iters; its first is read off the sweep) and the all-pairs restarts
-    (aa_pairs_batch² × aa_iters); on the in-distribution split the attack too (attack_examples ×
-    aa_iters × (attack_steps + 1) forward and backward passes, a backward pass taken as two forward
-    ones, and its before/after solves). Early exit is not modelled: it shortens these by what the
-    models' convergence allows, which the measured timings carry. ``activations`` (batch × iterations
-    × width × positions × blocks) is what backprop through the unrolled iterations keeps, for memory."""
+    """How much work a run's jobs do, for the compute plan (``plan.py``), in the units of ``work.py``:
+    batched steps, each a fixed overhead plus examples × width² × positions × blocks. Training: per
+    batch, the forward iterations (the mean budget for a random one) and a backward pass counted as
+    two more; the anti-alignment penalty runs both its starts (twice the batch) as far again.
+    Evaluation, per split: the zero-init sweep (max_iters), AA's second solve and the all-pairs
+    restarts (aa_iters; the all-pairs variant's own first solve too); on the in-distribution split
+    the attack's forward and backward passes through aa_iters, and its three reference solves.
+    Early exit is not modelled: it shortens the solves by what the models' convergence allows, which
+    the measured timings carry. ``activations`` (batch × iterations × width × positions × blocks) is
+    what backprop through the unrolled iterations keeps, for memory."""
     spec, data = run.eval_spec, datasets(section)
-    m, tr, ev = spec["model"], spec["train"], spec["eval"]
+    m, tr, ev, ip = spec["model"], spec["train"], spec["eval"], spec["intervention_params"]
     per_position = m["width"] ** 2 * m.get("blocks", 1)
+    intervention = get_intervention(spec["intervention"])
+    iters = (ip["budget_min"] + ip["budget_max"]) / 2 if intervention.budget == "random" else tr["iters"]
     n_train = data[run.train_data].params["count"] * spec["data"]["train_fraction"]
+    unit = per_position * _positions(run.task, data[run.train_data].params)
+    train = batched_steps(n_train, tr["batch_size"], 3 * iters, unit)
+    if intervention.penalty != "none":
+        train += batched_steps(2 * n_train, 2 * tr["batch_size"], 3 * tr["iters"], unit)
+    train *= tr["epochs"]
     evaluate = 0.0
     for name, path in spec["splits"]:
+        unit = per_position * _positions(run.task, data[path].params)
         held_out = data[path].params["count"] * (1 - spec["data"]["train_fraction"] if name == "in_distribution" else 1)
         n = min(held_out, ev["n_examples"])
         aa = min(n, ev["aa_examples"])
-        steps = n * ev["max_iters"] + (aa + min(aa, ev["aa_pairs_batch"]) ** 2) * ev["aa_iters"]
-        if name == "in_distribution" and ev["attack_examples"] > 0:
-            steps += min(n, ev["attack_examples"]) * ev["aa_iters"] * (3 * (ev["attack_steps"] + 1) + 2)
-        evaluate += steps * per_position * _positions(run.task, data[path].params)
+        pairs = min(aa, ev["aa_pairs_batch"])
+        evaluate += (batched_steps(n, ev["batch_size"], ev["max_iters"], unit)
+                     + batched_steps(aa, ev["batch_size"], ev["aa_iters"], unit)
+                     + batched_steps(pairs, pairs, ev["aa_iters"], unit)
+                     + batched_steps(pairs ** 2, ev["batch_size"], ev["aa_iters"], unit))
+        attacked = min(n, ev["attack_examples"]) if name == "in_distribution" else 0
+        evaluate += batched_steps(attacked, max(attacked, 1), ev["aa_iters"] * (3 * (ev["attack_steps"] + 1) + 3), unit)
     positions = _positions(run.task, data[run.train_data].params)
-    return {"train": n_train * tr["epochs"] * tr["iters"] * per_position * positions, "evaluate": evaluate,
+    return {"train": train, "evaluate": evaluate,
             "activations": tr["batch_size"] * tr["iters"] * m["width"] * m.get("blocks", 1) * positions}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
+from implicit_repro.work import batched_steps
 from implicit_repro.papers import Dataset, Download, Run
 
 PAPER = "song2023"
@@ -319,11 +320,12 @@ POSITIONS = {"digits": 8 * 8, "cifar10": 32 * 32, "cifar100": 32 * 32}
 
 
 def work(section: dict, run: Run) -> dict[str, float]:
-    """How much work a run's jobs do, in arbitrary units, for the compute plan (``plan.py``): the
-    block's two convolutions cost 2 × width² per position and step; a run takes ``depth`` steps (a
-    DEQ: its solver budget, and as much again for the implicit backward solve); training is examples ×
-    epochs × that, evaluation one pass over the test images (prefix sums: each split at the test-time
-    budget); ``activations`` (batch × steps × width × positions) is what backprop keeps."""
+    """How much work a run's jobs do, for the compute plan (``plan.py``), in the units of ``work.py``:
+    batched steps, each a fixed overhead plus examples × the block's two convolutions (2 × width² per
+    position). A run takes ``depth`` steps (a DEQ: its solver budget, and as much again for the
+    implicit backward solve); training runs them forward and backward (counted as two more) over
+    every batch of every epoch, evaluation forward over the test images (prefix sums: each split at
+    the test-time budget); ``activations`` (batch × steps × width × positions) is what backprop keeps."""
     spec = run.eval_spec
     m, tr = spec["model"], spec["train"]
     per_position = 2 * m["width"] ** 2
@@ -333,11 +335,12 @@ def work(section: dict, run: Run) -> dict[str, float]:
         positions, n_train = data[run.train_data]["n_bits"], data[run.train_data]["count"]
         n_train *= spec["data"]["train_fraction"]
         ev = spec["eval"]
-        evaluate = sum(min(data[p]["count"], ev["n_examples"]) * ev["max_iters"] * data[p]["n_bits"]
-                       for p in run.eval_data) * per_position
+        evaluate = sum(batched_steps(min(data[p]["count"], ev["n_examples"]), ev["batch_size"], ev["max_iters"],
+                                     per_position * data[p]["n_bits"]) for p in run.eval_data)
     else:
         positions = POSITIONS[run.task]
         n_train, n_test = IMAGES[run.task]
-        evaluate = n_test * m["depth"] * per_position * positions
-    return {"train": n_train * tr["epochs"] * m["depth"] * backward * per_position * positions,
-            "evaluate": evaluate, "activations": tr["batch_size"] * m["depth"] * m["width"] * positions}
+        evaluate = batched_steps(n_test, spec["eval"]["batch_size"], m["depth"], per_position * positions)
+    train = tr["epochs"] * batched_steps(n_train, tr["batch_size"], 3 * m["depth"] * backward, per_position * positions)
+    return {"train": train, "evaluate": evaluate,
+            "activations": tr["batch_size"] * m["depth"] * m["width"] * positions}
