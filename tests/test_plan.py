@@ -1,5 +1,5 @@
-"""The compute plan. On logs whose timings are known (every job took FIXED CPU seconds to start and
-RATE x work more) every estimate has a known answer; on the reference timings shipped for two scales,
+"""The compute plan. On logs whose timings are known (every job took FIXED CPU seconds beyond its work
+and RATE x work on it) every estimate has a known answer; on the reference timings shipped for two scales,
 each predicts the other within 2x; and on a fresh clone (no logs) the plan answers from those."""
 
 import math
@@ -12,7 +12,7 @@ from implicit_repro.cli import CPU_LINE, main
 from implicit_repro.papers import known
 
 RATE = 2e-9  # CPU seconds per unit of work
-FIXED = 1.5  # CPU seconds per job whatever its work (start-up)
+FIXED = 1.5  # CPU seconds per job beyond its work (start-up, loading, saving)
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 
@@ -21,8 +21,8 @@ def cfg(scale, **overrides):
 
 
 def write_logs(logs, jobs, report_seconds=3.0, scale="smoke"):
-    """Logs and benchmark files of ``jobs``: the log's CPU line says FIXED at start-up and FIXED + RATE
-    x work in all; the benchmark's wall seconds are 4x that (a run with more jobs than cores) and its
+    """Logs and benchmark files of ``jobs``: the log's CPU line says RATE x work on the work and FIXED
+    + RATE x work in all; the benchmark's wall seconds are 4x that (a run with more jobs than cores) and its
     sampled cpu_time half, both of which the plan must not read."""
     for job in jobs:
         path = plan.benchmark_path(logs, job)
@@ -32,7 +32,8 @@ def write_logs(logs, jobs, report_seconds=3.0, scale="smoke"):
         path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{4 * cpu}\t0:00:01\t{rss}\t{cpu / 2}\n")
         log = logs / path.relative_to(logs / "benchmark").with_suffix(".log")
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"epoch 1/1 loss 0.1\n{CPU_LINE} start-up {FIXED!r}, total {cpu!r}\n")
+        work = cpu - FIXED if job.rule in plan.SCALED else 0.0
+        log.write_text(f"epoch 1/1 loss 0.1\n{CPU_LINE} start-up 0.7, work {work!r}, total {cpu!r}\n")
     for k in range(3):
         path = logs / f"benchmark/report/{scale}/x" / f"item{k}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,12 +44,12 @@ def fitted(logs, jobs, scale="smoke"):
     return plan.fit(plan.timings_from_logs(jobs, logs, scale))
 
 
-def test_the_fit_separates_the_start_up_from_a_rate_per_work():
-    """Three kinds of job, a thousand-fold apart in work, each measured with its start-up."""
-    timings = [plan.Timing("evaluate", "p", f"p/t/{kind}", work, 0.0, FIXED + RATE * work, FIXED, 0.0, 10.0)
+def test_the_fit_separates_the_fixed_part_from_a_rate_per_work():
+    """Three kinds of job, a thousand-fold apart in work, each measured with its work seconds."""
+    timings = [plan.Timing("evaluate", "p", f"p/t/{kind}", work, 0.0, FIXED + RATE * work, RATE * work, 0.0, 10.0)
                for kind, work in (("a", 1e3), ("b", 1e9), ("c", 1e12)) for _ in range(10)]
     model = plan.fit(timings)
-    assert model.startup["evaluate"] == pytest.approx(FIXED)
+    assert model.fixed["evaluate"] == pytest.approx(FIXED)
     for t in timings:
         fixed, work, _ = model.seconds(t.as_job())
         assert fixed + work == pytest.approx(t.cpu_s, rel=1e-5)
@@ -105,7 +106,7 @@ def test_doubling_the_epochs_doubles_the_training_work_part(tmp_path):
     def prefix_train_hours(c):
         jobs = [j for j in plan.jobs(c, ["anil2022"]) if "prefix_sums" in j.key and j.rule == "train"]
         return plan.estimate(jobs, model, {}, 1.0).set_index("rule").loc["train", "cpu_hours"] - len(jobs) * \
-            model.startup["train"] / 3600
+            model.fixed["train"] / 3600
 
     assert prefix_train_hours(longer) == pytest.approx(2 * prefix_train_hours(smoke))
 
@@ -156,7 +157,7 @@ def test_the_reference_timings_say_whose_they_are():
         assert about["scale"] == scale and about["cpu"] not in ("", "?") and about["date"]
         assert {t.rule for t in timings} >= {"data", "train", "evaluate", "report"}
         assert all(math.isfinite(t.cpu_s) and t.cpu_s > 0 for t in timings)
-        assert all(0 < t.startup_s < t.cpu_s for t in timings if t.rule in plan.SCALED)  # measured in each job
+        assert all(0 < t.work_s < t.cpu_s for t in timings if t.rule in plan.SCALED)  # measured in each job
 
 
 def test_plan_answers_on_a_fresh_clone_from_the_reference_timings(tmp_path, capsys):

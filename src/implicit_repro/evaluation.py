@@ -29,11 +29,13 @@ class EvalJob:
 
 def evaluate(job: EvalJob) -> dict:
     """Write the metrics file of ``job`` with the evaluation of ``job.spec['paper']``."""
-    from implicit_repro import numerics
+    from implicit_repro import cpu, numerics
     from implicit_repro.io import finite_or_none, write_json
     from implicit_repro.papers import part
 
-    result = part(job.spec["paper"], "evaluate").evaluate(job)
+    evaluation = part(job.spec["paper"], "evaluate")
+    with cpu.work():
+        result = evaluation.evaluate(job)
     # (A checkpoint written before the record existed has none: null, not a guess.)
     trained = job.checkpoint.get("numerics")
     result = finite_or_none({**result, "numerics": {"train": trained, "evaluate": numerics.record(job.device)}})

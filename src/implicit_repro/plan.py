@@ -5,28 +5,29 @@ GPU-hours and peak memory, and the total.
     python -m implicit_repro plan --scale small --measured-scale smoke
 
 Timings. Every job ends its log with its own CPU seconds (user + system, ``cli.CPU_LINE``): at the
-start of its command, with Python, torch and the package loaded, and at its end. CPU seconds do not
-grow when more jobs run than there are cores, as wall seconds do (``--cores 8`` on 2 cores: about 4×),
-and unlike Snakemake's sampled ``cpu_time`` they miss no tail of the job. They come from a measured
-scale: this checkout's logs (``logs/<rule>/<run key>-<id>.log``, beside Snakemake's benchmark files
-for wall time and peak memory) where they exist, else the reference timings shipped in
-``benchmarks/timings/<scale>.tsv`` (one row per job with its work, headed by the CPU model that ran
-them; ``python -m implicit_repro plan --record --measured-scale S`` writes them from logs/).
+start of its command (Python, torch and the package loaded), on its work (``cpu.work``: the training
+epochs, the evaluation) and in all. CPU seconds do not grow when more jobs run than there are cores,
+as wall seconds do (``--cores 8`` on 2 cores: about 4×), and unlike Snakemake's sampled ``cpu_time``
+they miss no tail of the job. They come from a measured scale: this checkout's logs
+(``logs/<rule>/<run key>-<id>.log``, beside Snakemake's benchmark files for wall time and peak memory)
+where they exist, else the reference timings shipped in ``benchmarks/timings/<scale>.tsv`` (one row
+per job with its work, headed by the CPU model that ran them; ``python -m implicit_repro plan --record
+--measured-scale S`` writes them from logs/).
 
-The model. A training or evaluation job costs a fixed start-up (the median over the rule's jobs of
-their start-up CPU seconds) plus a rate per unit of its work (its paper's model of it,
-``papers/<paper>/grid.py: work``, in the units of ``work.py``):
+The model. A training or evaluation job costs a fixed part (all but its work: starting up, building
+the model, loading and saving; the median over the rule's measured jobs) plus a rate per unit of its
+work (its paper's model of it, ``papers/<paper>/grid.py: work``, in the batched steps of ``work.py``):
 
-    seconds = startup[rule] + rate[rule, key] × work
+    seconds = fixed[rule] + rate[rule, key] × work
 
-``rate`` is the measured jobs' CPU seconds beyond their own start-up over their work, both summed,
-matched on the most specific of (paper, task, variant or intervention), (paper, variant or
-intervention), (paper). Scaling a whole job's seconds by the work ratio, as a single rate does,
-scales the start-up too: it put a 2-core hour at 20,000 CPU-hours. Data and report jobs count the
-median CPU seconds of their measured rule. On a GPU (a rule whose ``resources.<rule>.gpu`` > 0) the
-work part runs ``--gpu-speedup`` times faster (an assumption until calibrated on a GPU) and the
-start-up does not. Peak memory: the matching jobs' measured peak RSS plus 8 bytes per activation unit
-beyond theirs (fp32 values and their gradients). Every assumption is printed with the plan.
+``rate`` is the measured jobs' work seconds over their work, both summed, matched on the most
+specific of (paper, task, variant or intervention), (paper, variant or intervention), (paper).
+Scaling a whole job's seconds by the work ratio, as a single rate does, scales the fixed part too: it
+put a 2-core hour at 20,000 CPU-hours. Data and report jobs count the median CPU seconds of their
+measured rule. On a GPU (a rule whose ``resources.<rule>.gpu`` > 0) the work runs ``--gpu-speedup``
+times faster (an assumption until calibrated on a GPU) and the fixed part does not. Peak memory: the
+matching jobs' measured peak RSS plus 8 bytes per activation unit beyond theirs (fp32 values and
+their gradients). Every assumption is printed with the plan.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Timing:
     work: float
     activations: float
     cpu_s: float
-    startup_s: float  # CPU seconds before the command began (Python, torch, the package)
+    work_s: float  # CPU seconds of the job's work (training epochs, the evaluation); NaN if not logged
     wall_s: float
     max_rss_mb: float
 
@@ -116,8 +117,8 @@ def benchmark_path(logs: Path, job: Job) -> Path:
     return logs / "benchmark" / job.rule / f"{job.key}.tsv"
 
 
-def read_cpu_line(log: Path) -> tuple[float, float] | None:
-    """(start-up, total) CPU seconds from the last ``cli.CPU_LINE`` of a job's log, or None."""
+def read_cpu_line(log: Path) -> dict[str, float] | None:
+    """{"start-up", "work", "total"} CPU seconds from the last ``cli.CPU_LINE`` of a job's log, or None."""
     from implicit_repro.cli import CPU_LINE
 
     if not log.exists():
@@ -125,14 +126,13 @@ def read_cpu_line(log: Path) -> tuple[float, float] | None:
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith(CPU_LINE)]
     if not lines:
         return None
-    parts = dict(p.strip().split(" ") for p in lines[-1][len(CPU_LINE):].split(","))
-    return float(parts["start-up"]), float(parts["total"])
+    return {name: float(value) for name, value in (p.strip().split(" ") for p in lines[-1][len(CPU_LINE):].split(","))}
 
 
 def timings_from_logs(measured_jobs: list[Job], logs: Path, scale: str) -> list[Timing]:
     """The measured jobs' timings from this checkout's logs and benchmark files (report jobs: those
     of ``scale``). A job whose log has no CPU line (written before logs had one) counts Snakemake's
-    sampled ``cpu_time``, else its wall time, with no start-up."""
+    sampled ``cpu_time``, else its wall time, and no work seconds."""
     found = [(job.rule, job.paper, "/".join(job.match[0]), job.work, job.activations, benchmark_path(logs, job))
              for job in measured_jobs]
     found += [("report", p.parent.name, p.parent.name, 1.0, 0.0, p)
@@ -144,9 +144,10 @@ def timings_from_logs(measured_jobs: list[Job], logs: Path, scale: str) -> list[
             continue
         log = logs / bench.relative_to(logs / "benchmark").with_suffix(".log")
         wall, sampled = _number(row, "s"), _number(row, "cpu_time")
-        startup, cpu = read_cpu_line(log) or (float("nan"), sampled if math.isfinite(sampled) else wall)
+        logged = read_cpu_line(log) or {"total": sampled if math.isfinite(sampled) else wall}
         rss = _number(row, "max_rss")
-        out.append(Timing(rule, paper, match, work, activations, cpu, startup, wall, rss if math.isfinite(rss) else 0.0))
+        out.append(Timing(rule, paper, match, work, activations, logged["total"], logged.get("work", float("nan")),
+                          wall, rss if math.isfinite(rss) else 0.0))
     return out
 
 
@@ -174,16 +175,16 @@ def read_reference(path: Path) -> tuple[list[Timing], dict[str, str]]:
 
 @dataclass
 class CostModel:
-    """seconds = startup[rule] + rate[(rule, *match key)] × work for train and evaluate; a median per
+    """seconds = fixed[rule] + rate[(rule, *match key)] × work for train and evaluate; a median per
     job for data and report; peak memory per match key."""
 
-    startup: dict  # rule -> median start-up CPU seconds of its jobs
+    fixed: dict  # rule -> median CPU seconds of its jobs beyond their work
     rate: dict
     per_job: dict  # rule -> (median seconds, max peak RSS)
     memory: dict  # (rule, *key) -> (median peak RSS in MB, median activations)
 
     def seconds(self, job: Job) -> tuple[float, float, float]:
-        """(start-up, work part, peak MB) of ``job``; NaN where nothing was measured."""
+        """(fixed part, work part, peak MB) of ``job``; NaN where nothing was measured."""
         if job.rule not in SCALED:
             seconds, peak = self.per_job.get(job.rule, (float("nan"), float("nan")))
             return seconds, 0.0, peak
@@ -192,30 +193,30 @@ class CostModel:
             return float("nan"), float("nan"), float("nan")
         rss, activations = self.memory[key]
         peak = rss + max(0.0, job.activations - activations) * BYTES_PER_ACTIVATION / 2**20
-        return self.startup[job.rule], self.rate[key] * job.work, peak
+        return self.fixed[job.rule], self.rate[key] * job.work, peak
 
 
 def fit(timings: list[Timing]) -> CostModel:
-    startup, per_work, memory, per_job = {}, {}, {}, {}
+    fixed, per_work, memory, per_job = {}, {}, {}, {}
     for rule in SCALED:
         mine = [t for t in timings if t.rule == rule]
         if not mine:
             continue
-        measured = [t.startup_s for t in mine if math.isfinite(t.startup_s)]
-        # Without start-up lines (logs of an older run): the cheapest tenth of the jobs, nearly all start-up.
-        startup[rule] = statistics.median(measured) if measured else \
+        measured = [t.cpu_s - t.work_s for t in mine if math.isfinite(t.work_s)]
+        # Without work seconds (logs of an older run): the cheapest tenth of the jobs, nearly all fixed cost.
+        fixed[rule] = statistics.median(measured) if measured else \
             statistics.quantiles([t.cpu_s for t in mine], n=10)[0] if len(mine) > 1 else 0.0
         for t in mine:
-            beyond = t.cpu_s - (t.startup_s if math.isfinite(t.startup_s) else startup[rule])
+            seconds = t.work_s if math.isfinite(t.work_s) else max(t.cpu_s - fixed[rule], 0.0)
             for key in t.as_job().match:
-                per_work.setdefault((rule, *key), []).append((max(beyond, 0.0), t.work))
+                per_work.setdefault((rule, *key), []).append((seconds, t.work))
                 memory.setdefault((rule, *key), []).append((t.max_rss_mb, t.activations))
     for rule in ("data", "report"):
         mine = [t for t in timings if t.rule == rule]
         if mine:
             per_job[rule] = (statistics.median(t.cpu_s for t in mine), max(t.max_rss_mb for t in mine))
     rate = {k: sum(s for s, _ in v) / sum(w for _, w in v) for k, v in per_work.items() if sum(w for _, w in v) > 0}
-    return CostModel(startup, rate, per_job,
+    return CostModel(fixed, rate, per_job,
                      {k: (statistics.median(r for r, _ in v), statistics.median(a for _, a in v))
                       for k, v in memory.items()})
 
@@ -256,13 +257,13 @@ def render(plan: pd.DataFrame, scale: str, measured_scale: str, source: str, mod
         missing = f"  ({r.unestimated} without a measured rate)" if r.unestimated else ""
         lines.append(f"{r.paper:10s} {r.rule:9s} {r.jobs:6d} {r.cpu_hours:11.1f} {r.gpu_hours:11.1f} "
                      f"{r.peak_mb:9.0f}{missing}")
-    fixed = ", ".join(f"{rule} {s:.1f} s" for rule, s in model.startup.items())
+    fixed = ", ".join(f"{rule} {s:.1f} s" for rule, s in model.fixed.items())
     lines += [f"{'total':10s} {'':9s} {int(total['jobs']):6d} {total['cpu_hours']:11.1f} {total['gpu_hours']:11.1f}",
               "", "Assumptions:",
-              f"- train and evaluate: CPU seconds = the measured start-up of a job ({fixed}: Python, torch, the "
-              "package) + a measured rate × its work (papers/<paper>/grid.py: work, in batched steps of work.py), the "
-              "rate matched on (paper, task, variant or intervention), else (paper, variant or intervention), else "
-              "(paper);",
+              f"- train and evaluate: CPU seconds = the measured fixed part of a job ({fixed}: starting Python and "
+              "torch, building, loading, saving) + a measured rate × its work (papers/<paper>/grid.py: work, in the "
+              "batched steps of work.py), the rate matched on (paper, task, variant or intervention), else (paper, "
+              "variant or intervention), else (paper);",
               (f"- the {', '.join(on_gpu)} jobs ask for a GPU at this scale: their work part runs {gpu_speedup:g}x faster "
                "there (--gpu-speedup: an assumption, not a measurement on a GPU), their fixed cost does not; the "
                "other jobs run on CPUs;") if on_gpu else "- no rule asks for a GPU at this scale: every job runs on CPUs;",

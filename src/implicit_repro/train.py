@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from implicit_repro import numerics
+from implicit_repro import cpu, numerics
 from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point, jacobian_penalty
@@ -128,7 +128,8 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
     status = "ok"
     for epoch in range(start_epoch, cfg["epochs"]):
         try:
-            record = _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device)
+            with cpu.work():
+                record = _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device)
         except _Diverged as exc:
             history.append({"epoch": epoch, "status": "diverged", "reason": str(exc)})
             status = "diverged"
