@@ -1,59 +1,55 @@
-"""Per stage and per paper: how many jobs ran and how long they took, from Snakemake's benchmark
-files (logs/benchmark/<stage>/<paper>/...tsv, one per job; report/<scale>/<paper>/...tsv). Jobs are
-named by their identity, so the logs of every scale run in this checkout are there side by side:
-``--scale`` keeps the report jobs of one scale, and the others are the ones its config names only if
-no other scale ran here (give ``--logs`` a copy of one run's logs otherwise).
+"""Per stage and per paper: how many jobs of a scale ran and what they cost, from each job's log (its
+CPU seconds, `cli.CPU_LINE`) and Snakemake's benchmark file (its wall seconds). Jobs are named by
+their identity, so the logs of every scale run in this checkout lie side by side: the jobs counted
+are those the config of ``--scale`` names (``plan.timings_from_logs``).
 
-    python benchmarks/stage_times.py                 # the current checkout's logs
-    python benchmarks/stage_times.py --logs other/logs --cores 2
+    python benchmarks/stage_times.py --scale small            # the current checkout's logs
+    python benchmarks/stage_times.py --scale small --logs other/logs --cores 2
 
-``CPU seconds`` sums the jobs' CPU time (Snakemake's ``cpu_time``: each job runs on its rule's
-threads, one by default); ``/ cores`` divides that by the cores the run had, the wall time the stage
-would take if the jobs packed the cores perfectly. ``wall seconds`` sums the jobs' wall-clock time,
-which a run with more jobs than cores (``--cores 8`` on 2 cores) inflates: it is shown, not divided.
-It prints figures and asserts nothing.
+``CPU seconds`` sums the jobs' own CPU time (each job runs on its rule's threads, one by default);
+``/ cores`` divides that by the cores the run had: the wall time the stage would take if the jobs
+packed the cores perfectly. ``wall seconds`` sums the jobs' wall-clock time, which a run with more
+jobs than cores (``--cores 8`` on 2 cores) inflates about 4×: it is shown, not divided. It prints
+figures and asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 from collections import defaultdict
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
 
-def collect(logs: Path, scale: str | None = None) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """(stage, paper) -> the (CPU, wall-clock) seconds of each job (CPU: wall where not recorded)."""
-    seconds: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for path in sorted((logs / "benchmark").rglob("*.tsv")):
-        stage, *parts = path.relative_to(logs / "benchmark").parts
-        if stage == "report":  # report/<scale>/<paper>/<item>.tsv
-            if scale is not None and parts[0] != scale:
-                continue
-            parts = parts[1:]
-        paper = parts[0]
-        with open(path) as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        if rows:
-            wall = float(rows[-1]["s"])
-            cpu = rows[-1].get("cpu_time", "-")
-            seconds[(stage, paper)].append((float(cpu) if cpu not in ("-", "", None) else wall, wall))
-    return seconds
+from implicit_repro import config, plan  # noqa: E402
+from implicit_repro.papers import known  # noqa: E402
+
+STAGES = {"data": "data", "train": "train", "evaluate": "evaluate", "report": "report"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--logs", type=Path, default=Path("logs"))
+    parser.add_argument("--logs", type=Path, default=ROOT / "logs")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--scale", help="count only this scale's report jobs")
+    parser.add_argument("--scale", default="small", help="count the jobs of this scale's config")
     args = parser.parse_args()
-    seconds = collect(args.logs, args.scale)
+    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": args.scale})
+    timings = plan.timings_from_logs(plan.jobs(cfg, [p for p in known() if p in cfg]), args.logs, args.scale)
+    totals: dict = defaultdict(lambda: [0, 0.0, 0.0])
+    for t in timings:
+        row = totals[(STAGES[t.rule], t.paper)]
+        row[0] += 1
+        row[1] += t.cpu_s
+        row[2] += t.wall_s
     print(f"| stage | paper | jobs | CPU seconds | / {args.cores} cores (min) | mean CPU per job (s) | wall seconds |")
     print("|---|---|---|---|---|---|---|")
-    for (stage, paper), values in sorted(seconds.items()):
-        cpu, wall = sum(c for c, _ in values), sum(w for _, w in values)
-        print(f"| {stage} | {paper} | {len(values)} | {cpu:.0f} | {cpu / args.cores / 60:.1f} | "
-              f"{cpu / len(values):.1f} | {wall:.0f} |")
+    for (stage, paper), (n, cpu, wall) in sorted(totals.items()):
+        print(f"| {stage} | {paper} | {n} | {cpu:.0f} | {cpu / args.cores / 60:.1f} | {cpu / n:.1f} | {wall:.0f} |")
+    cpu = sum(v[1] for v in totals.values())
+    print(f"| all | | {sum(v[0] for v in totals.values())} | {cpu:.0f} | {cpu / args.cores / 60:.1f} | | "
+          f"{sum(v[2] for v in totals.values()):.0f} |")
 
 
 if __name__ == "__main__":

@@ -97,12 +97,15 @@ def test_a_tolerance_stops_earlier_and_fills_each_series_from_the_final_state():
     model = settling_model()
     x, y = settling_inputs(8)
     sweep = trajectory_sweep(model, TOY_TASK, x, y, K, readings=Readings(keep=8, tail=3), tol=1e-3)
-    exact = trajectory_sweep(model, TOY_TASK, x, y, K, tol=0)
-    assert sweep.computed < exact.computed
+    full = trajectory_sweep(model, TOY_TASK, x, y, K)
+    assert sweep.computed < full.computed
     for e in range(8):
-        last = int((sweep.residual[:, e] > 1e-3).sum())  # the step at which it settled (0-based)
-        assert (sweep.residual[last:, e] == sweep.residual[last, e]).all()  # the last residual measured
-        assert (sweep.correct[last:, e] == sweep.correct[last, e]).all()
+        settled_at = int((full.residual[:, e] > 1e-3).sum())  # the step (0-based) whose residual first is <= tol
+        # up to and including that step the series are the full run's; after it, that step's values
+        assert torch.equal(sweep.residual[: settled_at + 1, e], full.residual[: settled_at + 1, e])
+        assert torch.equal(sweep.correct[: settled_at + 1, e], full.correct[: settled_at + 1, e])
+        assert (sweep.residual[settled_at:, e] == full.residual[settled_at, e]).all()
+        assert (sweep.correct[settled_at:, e] == full.correct[settled_at, e]).all()
     assert torch.equal(sweep.tail[0], sweep.tail[-1])  # every example settled before the tail began
 
 
@@ -125,14 +128,21 @@ def test_every_random_draw_is_made_on_a_seeded_cpu_generator(tmp_path, monkeypat
     """The permutations of AA and the attack's starts are drawn before anything meets the model's
     device, from CPU generators seeded by the job: so they are the same on every device."""
     draws = []
-    for name in ("randperm", "randn", "rand", "randint", "normal"):
-        original = getattr(torch, name)
 
-        def spy(*args, _original=original, _name=name, **kwargs):
+    def spy_on(owner, name):
+        original = getattr(owner, name)
+
+        def spy(*args, **kwargs):
             g = kwargs.get("generator")
-            draws.append((_name, g.device.type if g is not None else None, kwargs.get("device")))
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(torch, name, spy)
+            draws.append((name, g.device.type if g is not None else None, kwargs.get("device")))
+            return original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, spy)
+
+    for name in ("randperm", "randn", "rand", "randint", "normal", "randn_like", "rand_like", "randint_like",
+                 "bernoulli", "multinomial"):
+        spy_on(torch, name)
+    for name in ("normal_", "uniform_", "random_", "bernoulli_", "exponential_"):
+        spy_on(torch.Tensor, name)
     splits = {"in_distribution": settling_inputs(12), "harder": settling_inputs(12, offset=0.5)}
     run_evaluation(tmp_path, monkeypatch, settling_model(), splits, max_iters=K, aa_iters=30, aa_examples=9,
                    aa_pairs_batch=4, attack_examples=4, attack_steps=2, early_exit_tol=0)

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 from implicit_repro import config, plan
 from implicit_repro.cli import CPU_LINE, main
+from implicit_repro.errors import ReproError
 from implicit_repro.papers import known
 
 RATE = 2e-9  # CPU seconds per unit of work
@@ -126,10 +127,15 @@ def test_a_kind_never_measured_falls_back_to_its_papers_rate(tmp_path):
 def test_reference_timings_round_trip(tmp_path):
     timings = [plan.Timing("train", "anil2022", "anil2022/mazes/baseline", 123.0, 4.0, 5.5, 1.25, 6.5, 300.0),
                plan.Timing("report", "song2023", "song2023", 1.0, 0.0, 2.0, 0.75, 2.5, 80.0)]
+    from implicit_repro import work
+
     path = tmp_path / "t.tsv"
-    plan.write_reference(path, timings, {"scale": "small", "cpu": "Some CPU"})
-    back, about = plan.read_reference(path)
-    assert back == timings and about == {"scale": "small", "cpu": "Some CPU"}
+    about = {"scale": "small", "cpu": "Some CPU", "work_model": str(work.VERSION)}
+    plan.write_reference(path, timings, about)
+    assert plan.read_reference(path) == (timings, about)
+    plan.write_reference(path, timings, {**about, "work_model": "0"})  # recorded in another work model's units
+    with pytest.raises(ReproError, match=r"t\.tsv: reference timings of another layout or work model.*--record"):
+        plan.read_reference(path)
 
 
 # ---------------------------------------------------------------- the shipped reference timings

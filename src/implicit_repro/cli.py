@@ -154,17 +154,20 @@ def cmd_plan(args) -> None:
                              f"'{args.measured_scale}' to record. Run `snakemake --cores 2 --config "
                              f"scale={args.measured_scale}` first.")
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root)
+        from implicit_repro import work
+
         about = {"scale": args.measured_scale, "cpu": numerics.cpu_model(), "date": datetime.date.today().isoformat(),
-                 "commit": commit.stdout.strip() or "?", "early_exit": early_exit or "not recorded"}
+                 "commit": commit.stdout.strip() or "?", "work_model": str(work.VERSION),
+                 "early_exit": early_exit or "not recorded"}
         plan.write_reference(reference, timings, about)
         print(f"wrote {reference}: {len(timings)} jobs measured on {about['cpu']}")
         return
     if any(t.rule in plan.SCALED for t in timings):
-        source = f"{logs}/benchmark, measured on this machine ({numerics.cpu_model()})"
+        source = f"{logs}/ (each job's log and benchmark file), measured on this machine ({numerics.cpu_model()})"
     elif args.timings != "logs" and reference.exists():
         timings, about = plan.read_reference(reference)
         source = (f"{reference.relative_to(root)}, the reference timings shipped with the project, measured on "
-                  f"{about.get('cpu', '?')} ({about.get('date', '?')}, commit {about.get('commit', '?')})")
+                  f"{about.get('cpu', '?')} ({about.get('date', '?')}, recorded at commit {about.get('commit', '?')})")
         early_exit = about.get("early_exit", "")
     else:
         shipped = sorted(p.stem for p in (root / plan.REFERENCE).glob("*.tsv"))

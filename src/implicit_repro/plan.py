@@ -25,7 +25,8 @@ specific of (paper, task, variant or intervention), (paper, variant or intervent
 Scaling a whole job's seconds by the work ratio, as a single rate does, scales the fixed part too: it
 put a 2-core hour at 20,000 CPU-hours. Data and report jobs count the median CPU seconds of their
 measured rule. On a GPU (a rule whose ``resources.<rule>.gpu`` > 0) the work runs ``--gpu-speedup``
-times faster (an assumption until calibrated on a GPU) and the fixed part does not. Peak memory: the
+times faster (an assumption until calibrated on a GPU; it applies to the work's per-step overhead
+too, a negligible share at paper sizes) and the fixed part does not. Peak memory: the
 matching jobs' measured peak RSS plus 8 bytes per activation unit beyond theirs (fp32 values and
 their gradients). Every assumption is printed with the plan.
 """
@@ -163,11 +164,21 @@ def write_reference(path: Path, timings: list[Timing], about: dict[str, str]) ->
 
 
 def read_reference(path: Path) -> tuple[list[Timing], dict[str, str]]:
+    """The timings and ``about`` lines of a reference file; one of another layout or work model is an
+    error naming the file and how to re-record it."""
+    from implicit_repro.work import VERSION
+
     lines = path.read_text().splitlines()
     about = dict(line[2:].split(": ", 1) for line in lines if line.startswith("# "))
-    rows = csv.DictReader([line for line in lines if not line.startswith("#")], delimiter="\t")
+    body = [line for line in lines if not line.startswith("#")]
+    names = [f.name for f in fields(Timing)]
+    if not body or body[0].split("\t") != names or about.get("work_model") != str(VERSION):
+        raise ReproError(f"{path}: reference timings of another layout or work model (work_model "
+                         f"{about.get('work_model', '?')}, this code's {VERSION}). Re-record them after a run of that "
+                         f"scale: `python -m implicit_repro plan --record --measured-scale {about.get('scale', '<scale>')}`.")
     kinds = {f.name: f.type for f in fields(Timing)}
-    timings = [Timing(**{k: (v if kinds[k] == "str" else float(v)) for k, v in row.items()}) for row in rows]
+    timings = [Timing(**{k: (v if kinds[k] == "str" else float(v)) for k, v in row.items()})
+               for row in csv.DictReader(body, delimiter="\t")]
     return timings, about
 
 

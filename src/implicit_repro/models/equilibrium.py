@@ -29,6 +29,8 @@ class EquilibriumModel(nn.Module):
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(self.state_shape(x))
 
+    step_varies = False  # every step applies the same cell (a fixed point of one is a fixed point of all)
+
     def step(self, z: torch.Tensor, x: torch.Tensor, i: int = 0) -> torch.Tensor:
         """One application of the weight-tied cell; the step index ``i`` is the same for every step
         (models whose steps differ, such as song2023's masked nets, use it)."""

@@ -59,7 +59,7 @@ def render(papers: dict, produced: set[str], scorecard: pd.DataFrame, scale: str
                 lines.append(
                     f"| {claim}. {entry['text']} | {task} | {r['statistic']} | {_fmt(r['value'])} | "
                     f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] (± {_fmt(r['half_width'])}) | "
-                    f"{r['smallest_effect']:g} | {r['n']} | {_verdict_cell(r)} | {_needed(r)} |")
+                    f"{_fmt_effect(r['smallest_effect'])} | {r['n']} | {_verdict_cell(r)} | {_needed(r)} |")
         lines.append("")
     lines += smallest_effects_markdown(papers)
     lines += ["## Choices where the papers are silent", "", choices.strip(), ""]
@@ -77,7 +77,8 @@ VERDICT_RULE = (
     "where the claim states no effect. Each row shows its CI half-width (how large an effect it could have seen); "
     "an inconclusive or too-few row, the models per group that would likely resolve it (80% power if the true "
     "effect is today's estimate and the half-width shrinks as 1/√n). A verdict is *fragile* when leaving out one "
-    "model, any one, changes it: the verdicts to expect to move on another CPU type or with another seed.")
+    "model, any one, changes it: one model fewer would have told otherwise, so these are the verdicts most "
+    "likely to move on another CPU type or with other seeds.")
 
 
 def verdict_rule_markdown(scorecard: pd.DataFrame) -> list[str]:
@@ -88,7 +89,9 @@ def verdict_rule_markdown(scorecard: pd.DataFrame) -> list[str]:
         if rows.empty:
             lines.append(f"- *{name}*: no row of this scorecard.")
             continue
-        r = rows.sort_values("fragile", kind="stable").iloc[0]
+        # the first row with an interval, robust ones first
+        order = rows.assign(no_ci=rows["ci_low"].isna(), frag=rows["fragile"].astype(str) == "True")
+        r = order.sort_values(["no_ci", "frag"], kind="stable").iloc[0]
         where = " ".join(filter(None, [r["paper"], f"claim {r['claim']}", r["task"], _text(r["part"])]))
         ci = f"CI [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
         side = " (on the claimed side, below 0)" if r["expected_sign"] < 0 else ""
@@ -109,11 +112,18 @@ def smallest_effects_markdown(papers: dict) -> list[str]:
              "|---|---|---|---|---|"]
     for paper, spec in papers.items():
         for claim, entry in spec["claims"].items():
-            effect = entry.get("smallest_effect") or {}
+            effect = entry.get("smallest_effect")
+            if not effect:
+                lines.append(f"| {paper} | {claim} | — | — | not a hypothesis: no effect to detect |")
+                continue
             parts = {"": effect} if "value" in effect else effect
             for part, e in parts.items():
                 lines.append(f"| {paper} | {claim} | {part or 'every row'} | {e['value']:g} | {e['why']} |")
     return [*lines, ""]
+
+
+def _fmt_effect(value) -> str:
+    return "—" if pd.isna(value) else f"{value:g}"
 
 
 def _verdict_cell(r) -> str:
@@ -177,7 +187,7 @@ def splice_summary(readme: str, summary: str, where: str = "README.md") -> str:
 
 
 def _fmt(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.3f}"
+    return "n/a" if pd.isna(value) else f"{value:.3g}"
 
 
 def write_readme(path: str, text: str) -> None:

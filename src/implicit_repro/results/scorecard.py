@@ -31,7 +31,6 @@ TOO_FEW = "too few models"
 NOT_A_HYPOTHESIS = "not a hypothesis"
 JUDGED = ("replicated", "not replicated", "inconclusive")
 VERDICTS = (*JUDGED, TOO_FEW, NOT_A_HYPOTHESIS)
-NO_CI = (float("nan"), float("nan"))
 
 # The fewest models (runs) per group compared for which a claim gets a verdict. Across CPU types the
 # kernels round differently and the trained models differ as with a change of seed: with 3 models per
@@ -103,11 +102,11 @@ def smallest_effect(facts: dict, paper: str, claim: int, part: str = "") -> Smal
     if isinstance(effect, dict) and "value" not in effect:
         if part not in effect:
             raise ReproError(f"{where}: no entry for part {part!r} of the claim; add `{part}: {{value: ..., why: "
-                             "...}}` (the smallest effect of interest of that row, and the reason for its size).")
+                             "...}` (the smallest effect of interest of that row, and the reason for its size).")
         effect, where = effect[part], f"{where}.{part}"
     if not isinstance(effect, dict) or "value" not in effect or not effect.get("why"):
         raise ReproError(f"{where}: missing; pre-register the claim's smallest effect of interest as `{{value: "
-                         "..., why: ...}}` (in the units of its scorecard statistic, with the reason for its size).")
+                         "..., why: ...}` (in the units of its scorecard statistic, with the reason for its size).")
     value = effect["value"]
     if not isinstance(value, (int, float)) or not value > 0:
         raise ReproError(f"{where}.value: {value!r} is not a number above 0; it is the effect, on the claimed "
@@ -132,22 +131,28 @@ def judge(evidence: Evidence, smallest: float, fragility: bool = True) -> dict:
         flip = first_flip(evidence, smallest, out["verdict"]) if fragility else ""
         if flip:
             out["fragile"], out["fragile_because"] = True, flip
-    if out["verdict"] in ("inconclusive", TOO_FEW) and evidence.smallest_group >= 2:
-        estimate = evidence.expected_sign * evidence.statistic(*evidence.groups)
-        needed = models_needed(evidence.smallest_group, out["half_width"], estimate, smallest)
-        out["models_needed"] = max(needed, evidence.minimum) if np.isfinite(needed) else needed
-    elif out["verdict"] == TOO_FEW:
-        out["models_needed"] = float(evidence.minimum)  # nothing to estimate a spread from: at least the minimum
+    if out["verdict"] in ("inconclusive", TOO_FEW):
+        needed = float("nan")
+        if evidence.smallest_group >= 2:
+            estimate = evidence.expected_sign * evidence.statistic(*evidence.groups)
+            needed = models_needed(evidence.smallest_group, out["half_width"], estimate, smallest)
+        if np.isfinite(needed):
+            out["models_needed"] = max(needed, evidence.minimum)
+        elif out["verdict"] == TOO_FEW:
+            out["models_needed"] = float(evidence.minimum)  # no spread to estimate from: at least the minimum
     return out
 
 
 def first_flip(evidence: Evidence, smallest: float, full: str) -> str:
     """"without <model>: <verdict>" for the first single omission that changes the verdict, else "".
-    Each omission keeps the same bootstrap draws' seed, so only the omitted model differs; the
-    minimum per group is not applied (a flip to "too few models" says nothing about the evidence)."""
+    Each omission is resampled from the same uniform draws (``stats.bootstrap_ci``), so the
+    resamples differ by the omitted model, not by a new random stream; the minimum per group is not
+    applied (a flip to "too few models" says nothing about the evidence). With n models, an omission
+    also widens the interval by about √(n/(n−1)): a verdict near its boundary is fragile whichever
+    model goes, which is what fragile means here (one model fewer would have told otherwise)."""
     for g, group in enumerate(evidence.groups):
         if len(group) < 3:
-            continue  # a group of one cannot be resampled into a spread
+            continue  # one model left could not be resampled into a spread
         for m in range(len(group)):
             reduced = evidence.without(g, m)
             changed = verdict(*reduced.ci(), reduced.expected_sign, smallest)
@@ -161,7 +166,12 @@ def score(rows: list[dict], facts: dict, fragility: bool = True) -> pd.DataFrame
     judged = []
     for r in rows:
         evidence = r["evidence"]
-        effect = smallest_effect(facts, r["paper"], r["claim"], r["part"]).value
+        try:
+            effect = smallest_effect(facts, r["paper"], r["claim"], r["part"]).value
+        except ReproError:
+            if not isinstance(evidence, str):
+                raise
+            effect = float("nan")  # a row with nothing to test (not a hypothesis) may have none
         out = {k: v for k, v in r.items() if k != "evidence"}
         out["smallest_effect"] = effect
         out["expected_sign"] = 1 if isinstance(evidence, str) else evidence.expected_sign

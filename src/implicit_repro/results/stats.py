@@ -23,11 +23,14 @@ def bootstrap_ci(
     ``basic``: the basic (reverse-percentile) interval 2θ̂ − q_hi, 2θ̂ − q_lo instead, for a
     statistic whose bootstrap distribution is shifted from it (one that subtracts a noise term the
     resampling adds back, such as a variance component)."""
-    rng = np.random.default_rng(seed)
+    # Uniform draws per group from their own stream, one block of RESAMPLES per position, mapped onto
+    # the group's size: a group with one model left out is resampled from the same draws (its first
+    # n - 1 blocks), so the fragility check compares like with like.
+    uniforms = [np.random.default_rng([seed, g]).random((len(s), RESAMPLES)).T for g, s in enumerate(samples)]
+    indices = [np.minimum((u * len(s)).astype(int), len(s) - 1) for u, s in zip(uniforms, samples)]
     draws = []
-    for _ in range(RESAMPLES):
-        resampled = [s[rng.integers(0, len(s), len(s))] for s in samples]
-        draws.append(statistic(*resampled))
+    for k in range(RESAMPLES):
+        draws.append(statistic(*[s[i[k]] for s, i in zip(samples, indices)]))
     draws = np.asarray(draws, dtype=float)
     finite = draws[np.isfinite(draws)]
     if len(finite) < MIN_DEFINED * len(draws):
@@ -104,13 +107,13 @@ def models_needed(n: int, half_width: float, estimate: float, smallest_effect: f
 
     the square root undoing the bootstrap's shrinkage of a spread over n values (it resamples the
     plug-in variance, (n − 1)/n of the unbiased one). ``n`` is the size of the smallest group (the
-    unit the bootstrap resamples), so the answer is per group. NaN when h is not finite."""
+    unit the bootstrap resamples), so the answer is per group, every group growing in proportion. A
+    statistic whose spread shrinks faster than 1/√n (a variance component under the null: 1/n) needs
+    fewer models than this says. NaN when h is not finite."""
     if not (np.isfinite(half_width) and np.isfinite(estimate)) or n < 2:
         return float("nan")
     z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
     z_power = NormalDist().inv_cdf(POWER)
-    target = max(estimate, smallest_effect - estimate)
-    if target <= 0:
-        return float("nan")
+    target = max(estimate, smallest_effect - estimate)  # >= smallest_effect / 2 > 0
     se = half_width / z * math.sqrt(n / (n - 1))
     return float(math.ceil(n * (se * (z + z_power) / target) ** 2))

@@ -82,8 +82,7 @@ def adversarial_init_attack(
     step: Step, readout: Readout, x: torch.Tensor, iters: int, g: torch.Generator, *,
     objective: str = "alignment", targets: torch.Tensor | None = None, loss_fn: LossFn | None = None,
     correct: CorrectFn | None = None, attack_steps: int = 100, lr: float = 0.1, init_std: float = 1.0,
-    trajectory: bool = True, zeros: torch.Tensor | None = None, z_ref: torch.Tensor | None = None,
-    tol: float | None = None,
+    trajectory: bool = True, zeros: torch.Tensor | None = None, tol: float | None = None,
 ) -> AttackResult:
     """Search, per example, for a start z0 whose state after ``iters`` steps is far from the one zero
     init reaches (``objective="alignment"``) or whose readout has a high loss (``"loss"``, needs
@@ -91,8 +90,7 @@ def adversarial_init_attack(
     ``correct`` are given. ``zeros`` is the zero state (default: ``zeros_like(x)``, for toy maps
     whose state has the input's shape). The random start is drawn from ``g`` on the CPU and then
     moved to x's device, so every device starts from the same states. Put a model in eval mode first.
-    ``z_ref``: the state zero init reaches after ``iters`` steps, where the caller has it already
-    (else it is computed); ``tol``: early exit of the before/after solves (``iteration.settled``).
+    ``tol``: early exit of the reference, before and after solves (``iteration.settled``).
     """
     if iters < 1 or attack_steps < 0:
         raise ValueError("the attack needs iters >= 1 and attack_steps >= 0")
@@ -103,8 +101,7 @@ def adversarial_init_attack(
     zeros = torch.zeros_like(x) if zeros is None else zeros
     radius = norm_budget(zeros, init_std)
 
-    if z_ref is None:
-        z_ref, _ = iterate_to_budget(step, x, zeros, iters, tol)
+    z_ref, _ = iterate_to_budget(step, x, zeros, iters, tol)
 
     def score(z: torch.Tensor) -> torch.Tensor:
         """Per-example attack score of one state: higher is a more successful attack."""

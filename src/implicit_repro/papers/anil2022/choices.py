@@ -128,6 +128,8 @@ def _early_exit_text(tol) -> str:
         return "Every example runs the whole budget of every solve (no early exit)."
     if tol == 0:
         return ("An example whose state repeats to the bit stops being iterated and keeps its final state "
-                "(early exit; exact: the metrics are those of the full run).")
+                "(early exit; the metrics are then the full run's wherever the cell's arithmetic does not depend "
+                "on the batch's size).")
     return (f"An example whose relative residual falls to {tol} stops being iterated and keeps its final state "
-            "(early exit at a tolerance: later iterations read that state).")
+            "(early exit at a tolerance: later iterations read that state, and its residual stays at the last one "
+            "measured, an upper bound of the full run's).")

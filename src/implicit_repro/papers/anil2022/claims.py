@@ -39,8 +39,8 @@ def scorecard(records: list[dict]) -> list[dict]:
         by_task = ok[ok["task"] == task]
         if len(order) < 2 or by_task.empty:
             why = "no harder split was evaluated" if len(order) < 2 else "no converged model (every run diverged)"
-            rows += [row(PAPER, c, task, why, float("nan"), "inconclusive", 0) for c in (1, 2, 3, 4)]
-            rows += [row(PAPER, 3, task, why, float("nan"), "inconclusive", 0, part="penalize")]
+            rows += [row(PAPER, c, task, why, float("nan"), "inconclusive", 0, part=part)
+                     for c, part in ((1, ""), (2, ""), (3, "promote"), (3, "penalize"), (4, ""))]
             continue
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]

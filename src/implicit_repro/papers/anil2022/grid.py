@@ -225,7 +225,8 @@ def work(section: dict, run: Run) -> dict[str, float]:
                      + batched_steps(pairs, pairs, ev["aa_iters"], unit)
                      + batched_steps(pairs ** 2, ev["batch_size"], ev["aa_iters"], unit))
         attacked = min(n, ev["attack_examples"]) if name == "in_distribution" else 0
-        evaluate += batched_steps(attacked, max(attacked, 1), ev["aa_iters"] * (3 * (ev["attack_steps"] + 1) + 3), unit)
+        # attack_steps + 1 forward passes, attack_steps backward ones, and the reference, before and after solves
+        evaluate += batched_steps(attacked, max(attacked, 1), ev["aa_iters"] * (3 * ev["attack_steps"] + 4), unit)
     positions = _positions(run.task, data[run.train_data].params)
     return {"train": train, "evaluate": evaluate,
             "activations": tr["batch_size"] * tr["iters"] * m["width"] * m.get("blocks", 1) * positions}

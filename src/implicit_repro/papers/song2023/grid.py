@@ -329,7 +329,6 @@ def work(section: dict, run: Run) -> dict[str, float]:
     spec = run.eval_spec
     m, tr = spec["model"], spec["train"]
     per_position = 2 * m["width"] ** 2
-    backward = 2 if GRADIENTS[m["variant"]] == "ift" else 1
     if run.task == SEQUENCE_TASK:
         data = {path: d.params for path, d in datasets(section).items()}
         positions, n_train = data[run.train_data]["n_bits"], data[run.train_data]["count"]
@@ -341,6 +340,6 @@ def work(section: dict, run: Run) -> dict[str, float]:
         positions = POSITIONS[run.task]
         n_train, n_test = IMAGES[run.task]
         evaluate = batched_steps(n_test, spec["eval"]["batch_size"], m["depth"], per_position * positions)
-    train = tr["epochs"] * batched_steps(n_train, tr["batch_size"], 3 * m["depth"] * backward, per_position * positions)
+    train = tr["epochs"] * batched_steps(n_train, tr["batch_size"], 3 * m["depth"], per_position * positions)
     return {"train": train, "evaluate": evaluate,
             "activations": tr["batch_size"] * m["depth"] * m["width"] * positions}

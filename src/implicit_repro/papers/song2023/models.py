@@ -146,6 +146,12 @@ class ImplicitNet(nn.Module):
     def state_shape(self, x: torch.Tensor) -> tuple[int, ...]:
         return (x.shape[0], self.width, *x.shape[2:])
 
+    @property
+    def step_varies(self) -> bool:
+        """Whether step i differs between iterations (untied blocks, distinct masks): a state fixed
+        by one step need not be fixed by the next, so early exit does not apply."""
+        return len(self.blocks) > 1 or (self.masked and len(self.masks1) > 1)
+
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(self.state_shape(x))
 
