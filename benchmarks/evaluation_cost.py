@@ -109,7 +109,7 @@ def main() -> None:
         names = list(variants)
         print(f"\n| task | jobs | {' | '.join(f'{n} (CPU s)' for n in names)} | no early exit / early exit |"
               f"{f' {names[-1]} / early exit |' if args.baseline_rev else ''} example-steps computed | metrics equal |")
-        print("|---|---|" + "---|" * (len(names) + 2 + bool(args.baseline_rev)))
+        print("|---|---|" + "---|" * (len(names) + 3 + bool(args.baseline_rev)))
         totals: dict = defaultdict(float)
         for task in cpu:
             for n in names:
