@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT
 from implicit_repro.cli import main
+from implicit_repro.papers.anil2022 import claims
 from implicit_repro.papers.anil2022 import correlation as anil2022_correlation
 from implicit_repro.papers.anil2022 import generalization as anil2022
 from implicit_repro.papers.anil2022 import stress as anil2022_stress
@@ -28,7 +29,7 @@ def curve(early: float, late: float, switch: int = 2 * TRAIN) -> list[float]:
 
 
 def make_record(task="prefix_sums", intervention="baseline", seed=0, *, gradient="unrolled", status="ok",
-                aa=1.0, accuracy=0.5, residual=0.01, attack=None, examples=None, dynamics=None,
+                aa=1.0, accuracy=0.5, residual=1e-4, attack=None, examples=None, dynamics=None,
                 traces=None, order=ORDER):
     """One metrics.json record. ``aa``, ``accuracy`` (a number or a curve), ``residual`` and
     ``examples`` ((per-example AA, correct) lists) may be given per split as a dict."""
@@ -219,19 +220,26 @@ def test_depths_clip_to_the_largest_budget():
 
 # --- per-example AA ----------------------------------------------------------------------------
 
-def test_per_example_table_uses_learned_models_only(tmp_path):
+def test_per_example_table_uses_eligible_models_only(tmp_path):
+    """Claim 4's models: learned at the training budget, converged and not collapsed. Each excluded
+    model below carries examples that would reverse the correlation if it were read."""
     good = ([0.9] * 12 + [0.2] * 12, [True] * 12 + [False] * 12)
     contrary = ([0.1] * 12 + [0.95] * 12, [True] * 12 + [False] * 12)
     few = ([0.9, 0.8, 0.3], [True, True, False])
-    # learned at the training budget (iteration TRAIN), though worse at the largest budget
-    learned_early = [0.95] * TRAIN + [0.5] * (MAX - TRAIN)
     records = [
-        make_record("prefix_sums", "baseline", 0,
-                    accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": learned_early},
+        make_record("prefix_sums", "baseline", 0, accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": 0.95},
                     examples={**dict.fromkeys(ORDER, few), "harder2": good}),
         # not learned: in-distribution accuracy reaches LEARNED_ACCURACY only past the training budget
         make_record("prefix_sums", "mixed_init", 0,
                     accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": [0.5] * TRAIN + [1.0] * (MAX - TRAIN)},
+                    examples=contrary),
+        # learned, but still moving at the largest budget (in-distribution residual above the tolerance)
+        make_record("prefix_sums", "mixed_init", 1, accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": 0.95},
+                    residual={**dict.fromkeys(ORDER, 1e-4), "in_distribution": 10 * claims.CONVERGED_RESIDUAL},
+                    examples=contrary),
+        # learned at the training budget, collapsed at the largest
+        make_record("prefix_sums", "mixed_init", 2,
+                    accuracy={**dict.fromkeys(ORDER, 0.2), "in_distribution": [0.95] * TRAIN + [0.5] * (MAX - TRAIN)},
                     examples=contrary),
         make_record("mazes", "baseline", 0, accuracy=1.0, examples=few),
         make_record("digits", "baseline", 0, status="diverged"),
@@ -239,8 +247,8 @@ def test_per_example_table_uses_learned_models_only(tmp_path):
     frame = anil2022_correlation.table_per_example_aa(records, [], "smoke", tmp_path / "pe").set_index("task")
     assert written(tmp_path / "pe")
     ps = frame.loc["prefix_sums"]
-    assert (ps["n_models"], ps["n_learned_models"], ps["n_models_used"], ps["n_correct"], ps["n_wrong"]) == \
-        (2, 1, 1, 12, 12)
+    assert (ps["n_models"], ps["n_eligible_models"], ps["n_models_used"], ps["n_correct"], ps["n_wrong"]) == \
+        (4, 1, 1, 12, 12)
     assert (ps["mean_aa_correct"], ps["mean_aa_wrong"]) == pytest.approx((0.9, 0.2))
     assert ps["within_model_r"] == pytest.approx(1.0)
     assert np.isnan(ps["ci_low"]) and "verdict" not in ps  # one model: no interval; verdicts are the scorecard's

@@ -41,26 +41,26 @@ def mean(x):
 
 def test_a_true_null_with_many_models_is_not_replicated():
     rng = np.random.default_rng(0)
-    row = claim_row(gains(rng.normal(0.0, 0.02, 40)), 1)
+    row = claim_row(gains(rng.normal(0.0, 0.02, 40)), 1, part="baseline")
     assert row["verdict"] == "not replicated"  # CI about ±0.006 around 0, wholly below 0.05
     assert row["smallest_effect"] == 0.05 and row["half_width"] < 0.01
 
 
 def test_a_null_with_few_models_is_inconclusive_and_says_how_many_would_do():
     rng = np.random.default_rng(1)
-    row = claim_row(gains(rng.normal(0.0, 0.1, 5)), 1)
+    row = claim_row(gains(rng.normal(0.0, 0.1, 5)), 1, part="baseline")
     assert row["verdict"] == "inconclusive"
     assert row["models_needed"] > 5 and row["half_width"] > 0.05
 
 
 def test_a_reversed_effect_is_not_replicated():
-    row = claim_row(gains(np.linspace(-0.3, -0.2, 6)), 1)
+    row = claim_row(gains(np.linspace(-0.3, -0.2, 6)), 1, part="baseline")
     assert row["verdict"] == "not replicated" and row["value"] < 0
 
 
 def test_a_real_but_negligible_effect_is_not_replicated_and_a_large_one_is():
-    assert claim_row(gains(np.linspace(0.01, 0.02, 8)), 1)["verdict"] == "not replicated"
-    assert claim_row(gains(np.linspace(0.2, 0.3, 8)), 1)["verdict"] == "replicated"
+    assert claim_row(gains(np.linspace(0.01, 0.02, 8)), 1, part="baseline")["verdict"] == "not replicated"
+    assert claim_row(gains(np.linspace(0.2, 0.3, 8)), 1, part="baseline")["verdict"] == "replicated"
 
 
 def test_the_smallest_effect_is_read_on_the_claimed_side():
@@ -81,8 +81,8 @@ def test_the_smallest_effect_is_read_from_the_row_s_own_claim_and_part():
     facts["anil2022"]["claims"][1]["smallest_effect"]["value"] = 0.5
     facts["anil2022"]["claims"][3]["smallest_effect"]["promote"]["value"] = 0.5
     records = gains(np.linspace(0.2, 0.3, 8))
-    assert claim_row(records, 1)["verdict"] == "replicated"
-    assert claim_row(records, 1, facts)["verdict"] == "not replicated"  # 0.25 is below claim 1's new 0.5
+    assert claim_row(records, 1, part="baseline")["verdict"] == "replicated"
+    assert claim_row(records, 1, facts, part="baseline")["verdict"] == "not replicated"  # 0.25 is below claim 1's new 0.5
     assert smallest_effect(facts, "anil2022", 3, "promote").value == 0.5
     assert smallest_effect(facts, "anil2022", 3, "penalize").value == 0.05
     assert smallest_effect(facts, "anil2022", 2).value == 0.5 and smallest_effect(facts, "anil2022", 4).value == 0.5
@@ -153,9 +153,9 @@ def test_models_needed_aims_at_the_nearer_boundary():
 
 def test_an_inconclusive_row_shows_its_half_width_and_models_needed_and_a_decided_one_does_not():
     rng = np.random.default_rng(1)
-    open_row = claim_row(gains(exact_sample(0.03, 0.1, 6)), 1)
+    open_row = claim_row(gains(exact_sample(0.03, 0.1, 6)), 1, part="baseline")
     assert open_row["verdict"] == "inconclusive" and open_row["models_needed"] >= 6
-    decided = claim_row(gains(np.linspace(0.2, 0.3, 8)), 1)
+    decided = claim_row(gains(np.linspace(0.2, 0.3, 8)), 1, part="baseline")
     assert decided["verdict"] == "replicated" and math.isnan(decided["models_needed"])
     assert decided["half_width"] == pytest.approx((decided["ci_high"] - decided["ci_low"]) / 2)
 
@@ -163,10 +163,10 @@ def test_an_inconclusive_row_shows_its_half_width_and_models_needed_and_a_decide
 # --- fragility ---------------------------------------------------------------------------------
 
 def test_a_verdict_one_model_drives_is_fragile_and_names_it():
-    driven = claim_row(gains([0.01, 0.012, 0.011, 0.013, 0.014, 0.6]), 1)
+    driven = claim_row(gains([0.01, 0.012, 0.011, 0.013, 0.014, 0.6]), 1, part="baseline")
     assert driven["verdict"] == "replicated" and driven["fragile"]
     assert driven["fragile_because"] == "without baseline seed 5: not replicated"
-    robust = claim_row(gains(np.linspace(0.2, 0.3, 8)), 1)
+    robust = claim_row(gains(np.linspace(0.2, 0.3, 8)), 1, part="baseline")
     assert robust["verdict"] == "replicated" and not robust["fragile"] and robust["fragile_because"] == ""
 
 

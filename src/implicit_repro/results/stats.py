@@ -53,6 +53,25 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def within_group_spearman(x: np.ndarray, y: np.ndarray, group: np.ndarray) -> float:
+    """Spearman's correlation of x and y with ``group`` partialled out: both are ranked over all
+    models, each rank is centred on its group's mean rank, and the centred ranks are correlated.
+    A difference between the groups' levels (say, one arm high on both) then adds nothing; only how
+    x and y move together inside each group does. NaN when no group varies in both."""
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = _centred_within(_ranks(x), group), _centred_within(_ranks(y), group)
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _centred_within(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    _, inverse = np.unique(group, return_inverse=True)
+    means = np.bincount(inverse, weights=values) / np.bincount(inverse)
+    return values - means[inverse]
+
+
 def point_biserial(pairs: np.ndarray) -> float:
     """Pearson correlation of column 0 (a score) with column 1 (0/1 correctness) of ``pairs``."""
     if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:

@@ -5,6 +5,7 @@ entry of config/papers.yaml, quoted with its provenance."""
 from __future__ import annotations
 
 from implicit_repro.papers.anil2022.claims import LEARNED_ACCURACY, MIN_PER_CLASS
+from implicit_repro.papers.anil2022.difficulty import training_reach
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
 
@@ -51,6 +52,34 @@ TASK_CHOICES = {
     ],
 }
 
+def _reach(t: dict) -> str:
+    blocks = t["model"]["blocks"]
+    return (f"the training budget reaches {training_reach(t)} positions ({t['train']['iters']} iterations × "
+            f"{1 + 2 * blocks} convolutions, then the 3 of the head)")
+
+
+# Why each harder split is harder (papers/anil2022/difficulty.py; tests/test_difficulty.py checks it at small).
+HARDER_IS_HARDER = {
+    "prefix_sums": lambda t: (
+        f"Harder is harder: {_reach(t)}; the last bit of an n-bit string depends on the first, n − 1 positions "
+        f"away, so every training string ({t['data']['train_bits']} bits) is within reach and no harder one "
+        f"({t['data']['harder_bits']}) is: more iterations are needed, by the same algorithm."),
+    "mazes": lambda t: (
+        f"Harder is harder: {_reach(t)}; a maze needs about its path's length in pixels (information travels "
+        f"along the corridor). Every training maze (size {t['data']['train_size']}) is within reach, and the median "
+        f"path of each harder size ({t['data']['harder_sizes']}) is beyond it, as tests/test_difficulty.py measures "
+        "on drawn mazes (sizes 7 and 9, used before, were not harder: their median paths were within reach)."),
+    "matrix_inversion": lambda t: (
+        "Harder is not yet shown to be harder: a smaller c makes A worse conditioned, but no receptive field "
+        "bounds what the training budget can do (still open)."),
+    "edge_copy": lambda t: (
+        "Harder is not yet harder: with mean aggregation every model already scores 1.0 on the larger graphs at "
+        "the training budget (still open)." if t["model"].get("aggregation") == "mean" else ""),
+    "digits": lambda t: (
+        "Harder is not yet shown to be harder in the fixed-point sense: stronger blur makes the images "
+        "harder to read, not the fixed point further away (still open)."),
+}
+
 # Where the published MNIST digests come from (the config lists them with this reference).
 MNIST_CHECKSUM_SOURCE = "tensorflow_datasets' `tensorflow_datasets/url_checksums/mnist.txt`"
 
@@ -75,7 +104,9 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         if not t["enabled"]:
             continue
         d, m, tr, e, ip = t["data"], t["model"], t["train"], t["eval"], t["intervention_params"]
-        lines += [f"### anil2022, {task}", *(f"- {c}" for c in TASK_CHOICES[task](d, m, k))]
+        harder = HARDER_IS_HARDER[task](t)
+        lines += [f"### anil2022, {task}", *(f"- {c}" for c in TASK_CHOICES[task](d, m, k)),
+                  *([f"- {harder}"] if harder else [])]
         if "threshold" in t["task_params"]:
             lines.append(f"- An example counts as correct when its MSE is below {t['task_params']['threshold']} "
                          "(the dataset paper reports MSE only).")

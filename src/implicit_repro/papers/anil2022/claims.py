@@ -15,7 +15,7 @@ from implicit_repro.interventions import get_intervention
 from implicit_repro.papers.anil2022.generalization import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, Evidence, row
-from implicit_repro.results.stats import point_biserial, spearman
+from implicit_repro.results.stats import point_biserial, spearman, within_group_spearman
 
 PAPER = "anil2022"
 IN_DISTRIBUTION = "in_distribution"
@@ -23,6 +23,14 @@ IN_DISTRIBUTION = "in_distribution"
 # training-outcome table: in-distribution accuracy at the training budget of iterations (what the
 # model was trained to do) at least this.
 LEARNED_ACCURACY = 0.9
+# The equilibrium premise, measured: a model converged when the median over in-distribution examples of
+# the relative residual ||f(z) - z|| / ||f(z)|| at the largest test-time budget is at most this (the
+# paper's claims are about equilibrium models; an unrolled net still moving there is not one).
+CONVERGED_RESIDUAL = 1e-3
+# A model collapses when its in-distribution accuracy at the largest budget is this much below its
+# accuracy at the training budget: more iterations undo what it learned, so its harder-split gain
+# says nothing about upward generalization (claim 1's smallest effect, 5 points).
+COLLAPSE_DROP = 0.05
 MODEL = ["task", "intervention", "gradient", "seed"]
 MIN_PER_CLASS = 3  # a model's own AA-correctness correlation needs this many correct and wrong examples
 
@@ -44,9 +52,10 @@ def scorecard(records: list[dict]) -> list[dict]:
             continue
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
+        eligible = hard.merge(eligible_models(by_task), on=MODEL)
         rows += [
-            claim1(task, hard, hardest),
-            claim2(task, hard, hardest),
+            *claim1(task, eligible, hardest, of=len(model_frame(by_task))),
+            claim2(task, eligible, hardest, of=len(model_frame(by_task))),
             *claim3(task, hard, hardest),
             claim4(task, by_task, examples, hardest),
         ]
@@ -59,20 +68,44 @@ def model_names(models: pd.DataFrame) -> tuple[str, ...]:
                  for m in models.itertuples())
 
 
-def claim1(task: str, hard: pd.DataFrame, split: str) -> dict:
-    gain = (hard["acc_at_max_iters"] - hard["acc_at_train_iters"]).to_numpy()
-    return row(PAPER, 1, task, f"mean over models of accuracy gain on {split} from the training budget to the "
-                               "largest test-time budget", float(np.mean(gain)),
-               Evidence((gain,), np.mean, names=(model_names(hard),)), len(gain))
+ELIGIBLE = (f"models that learned (in-distribution accuracy at the training budget >= {LEARNED_ACCURACY}), "
+            f"converged (median in-distribution residual at the largest budget <= {CONVERGED_RESIDUAL:g}) and "
+            f"did not collapse (accuracy there not {COLLAPSE_DROP:g} below)")
+# Claim 1's rows: the arms that promote path independence, and the zero-init baseline, apart (pooled,
+# an arm that does not promote it would dilute the claim, or one that does would carry the baseline).
+CLAIM1_ARMS = (("promote", "promotes", "interventions that promote path independence"),
+               ("baseline", "baseline", "the zero-init baseline"))
 
 
-def claim2(task: str, hard: pd.DataFrame, split: str) -> dict:
-    pairs = hard[["aa", "acc_at_max_iters"]].to_numpy()
-    stat = lambda p: spearman(p[:, 0], p[:, 1])  # noqa: E731
-    return row(PAPER, 2, task, f"Spearman correlation across models of AA and accuracy on {split} (largest "
-                               f"budget; a verdict from {MIN_FOR_CORRELATION} models)",
-               stat(pairs), Evidence((pairs,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(hard),)),
-               len(pairs))
+def claim1(task: str, eligible: pd.DataFrame, split: str, of: int) -> list[dict]:
+    effect = eligible["intervention"].map(lambda i: get_intervention(i).effect)
+    rows = []
+    for part, kind, who in CLAIM1_ARMS:
+        arm = eligible[effect == kind]
+        gain = (arm["acc_at_max_iters"] - arm["acc_at_train_iters"]).to_numpy()
+        text = (f"mean over models of {who} of the accuracy gain on {split} from the training budget to the "
+                f"largest test-time budget; {ELIGIBLE}: {len(arm)} of this arm ({len(eligible)} of {of} in all)")
+        value = float(np.mean(gain)) if len(gain) else float("nan")
+        rows.append(row(PAPER, 1, task, text, value, Evidence((gain,), np.mean, names=(model_names(arm),)),
+                        len(gain), part=part))
+    return rows
+
+
+def claim2(task: str, eligible: pd.DataFrame, split: str, of: int) -> dict:
+    """Across models, within arms: AA and accuracy are ranked over all models and each rank centred
+    on its arm's mean, so arms that differ on both (one near AA 1 and solving, one near 0 and
+    failing) cannot make the correlation by themselves. The pooled ρ is shown beside it."""
+    arm = eligible["intervention"].astype("category").cat.codes.to_numpy()
+    triples = np.column_stack([eligible[["aa", "acc_at_max_iters"]].to_numpy(dtype=float), arm])
+    stat = lambda t: within_group_spearman(t[:, 0], t[:, 1], t[:, 2])  # noqa: E731
+    pooled = spearman(triples[:, 0], triples[:, 1]) if len(triples) else float("nan")
+    return row(PAPER, 2, task, f"Spearman correlation across models of AA and accuracy on {split} (largest budget) "
+                               f"within interventions (ranks centred on each intervention's mean; pooled ρ = "
+                               f"{pooled:.2f}); {ELIGIBLE}: {len(triples)} of {of} (a verdict from "
+                               f"{MIN_FOR_CORRELATION})",
+               stat(triples) if len(triples) else float("nan"),
+               Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),)),
+               len(triples))
 
 
 def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
@@ -98,17 +131,46 @@ def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
     return rows
 
 
+def model_frame(by_task: pd.DataFrame) -> pd.DataFrame:
+    """One row per model of a summary frame: its ``MODEL`` columns, status and in-distribution
+    numbers (accuracy at the training and largest budgets, residual at the largest); a diverged run
+    has NaN there."""
+    models = by_task.drop_duplicates(MODEL)[[*MODEL, "status"]]
+    ind = by_task[(by_task["status"] == "ok") & (by_task["split"] == IN_DISTRIBUTION)]
+    return models.merge(ind[[*MODEL, "acc_at_train_iters", "acc_at_max_iters", "residual_at_max_iters"]],
+                        on=MODEL, how="left")
+
+
+def model_outcomes(by_task: pd.DataFrame) -> pd.DataFrame:
+    """``model_frame`` with what the claims ask of a model: learned (accuracy at the training budget
+    >= LEARNED_ACCURACY), converged (residual at the largest budget <= CONVERGED_RESIDUAL; a state
+    that overflowed has residual NaN and did not), collapsed (accuracy at the largest budget
+    COLLAPSE_DROP or more below the training budget's) and eligible (learned, converged, not collapsed)."""
+    models = model_frame(by_task)
+    learned = models["acc_at_train_iters"] >= LEARNED_ACCURACY
+    converged = models["residual_at_max_iters"] <= CONVERGED_RESIDUAL
+    collapsed = models["acc_at_max_iters"] <= models["acc_at_train_iters"] - COLLAPSE_DROP
+    return models.assign(learned=learned, converged=converged, collapsed=collapsed,
+                         eligible=learned & converged & ~collapsed)
+
+
 def learned_models(by_task: pd.DataFrame) -> pd.DataFrame:
-    """The models (``MODEL`` columns) that learned their task: converged, and in-distribution
-    accuracy at the training budget at least LEARNED_ACCURACY. ``by_task``: a summary frame."""
-    learned = by_task[(by_task["status"] == "ok") & (by_task["split"] == IN_DISTRIBUTION)
-                      & (by_task["acc_at_train_iters"] >= LEARNED_ACCURACY)]
-    return learned[MODEL].drop_duplicates()
+    """The models (``MODEL`` columns) that learned their task: trained without diverging, and
+    in-distribution accuracy at the training budget at least LEARNED_ACCURACY."""
+    outcomes = model_outcomes(by_task)
+    return outcomes.loc[outcomes["learned"], MODEL]
 
 
-def learned_model_examples(by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> pd.DataFrame:
-    """The per-example rows (AA, correct) of ``split`` from the models that learned their task."""
-    keep = examples.merge(learned_models(by_task), on=MODEL)
+def eligible_models(by_task: pd.DataFrame) -> pd.DataFrame:
+    """The models (``MODEL`` columns) claims 1, 2 and 4 are scored on: learned, converged and not
+    collapsed (``model_outcomes``)."""
+    outcomes = model_outcomes(by_task)
+    return outcomes.loc[outcomes["eligible"], MODEL]
+
+
+def eligible_model_examples(by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The per-example rows (AA, correct) of ``split`` from the models claims 1, 2 and 4 read."""
+    keep = examples.merge(eligible_models(by_task), on=MODEL)
     return keep[keep["split"] == split]
 
 
@@ -136,43 +198,52 @@ def within_model_correlation(examples: pd.DataFrame) -> tuple[float, Evidence, i
 
 
 def claim4(task: str, by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> dict:
-    value, judged, used, learned = within_model_correlation(learned_model_examples(by_task, examples, split))
+    value, judged, used, eligible = within_model_correlation(eligible_model_examples(by_task, examples, split))
     return row(PAPER, 4, task, f"mean over models of the within-model point-biserial correlation of per-example AA "
-                               f"and correctness on {split} (models resampled); models that learned the task "
-                               f"(in-distribution accuracy at the training budget >= {LEARNED_ACCURACY}) with at "
-                               f"least {MIN_PER_CLASS} correct and {MIN_PER_CLASS} wrong examples there: {used} of "
-                               f"{learned}", value, judged, used)
+                               f"and correctness on {split} (models resampled); {ELIGIBLE}, with at least "
+                               f"{MIN_PER_CLASS} correct and {MIN_PER_CLASS} wrong examples there: {used} of "
+                               f"{eligible} ({len(model_frame(by_task))} trained)", value, judged, used)
 
 
 def training_outcome(records: list[dict]) -> pd.DataFrame:
-    """Per task: how many models trained, diverged, and learned the task (``learned_models``).
+    """Per task: how many models trained and diverged; of the trained ones, how many learned the
+    task, reached equilibrium in-distribution (converged), collapsed with more iterations, and are
+    eligible for claims 1, 2 and 4 (``model_outcomes``).
 
-    The scorecard tests the claims on whatever models the run produced; a reader needs to see
-    next to it whether those models solved the task they were trained on."""
+    The scorecard tests the claims on the models the run produced; a reader needs to see next to it
+    whether those models solved the task they were trained on and are the equilibrium models the
+    paper's claims speak of."""
     frame = summary_frame(records)
     rows = []
     for task, jobs in frame.groupby("task", sort=True):
-        per_job = jobs.drop_duplicates(["intervention", "gradient", "seed"])
-        acc = jobs.loc[jobs["split"] == IN_DISTRIBUTION, "acc_at_train_iters"]
-        rows.append({"task": task, "models": len(per_job), "diverged": int((per_job["status"] != "ok").sum()),
+        models = model_outcomes(jobs)
+        acc = models["acc_at_train_iters"]
+        rows.append({"task": task, "models": len(models), "diverged": int((models["status"] != "ok").sum()),
                      "median": acc.median(), "min": acc.min(), "max": acc.max(),
-                     "learned": len(learned_models(jobs))})
-    return pd.DataFrame(rows, columns=["task", "models", "diverged", "median", "min", "max", "learned"])
+                     **{k: int(models[k].sum()) for k in ("learned", "converged", "collapsed", "eligible")}})
+    return pd.DataFrame(rows, columns=["task", "models", "diverged", "median", "min", "max", "learned", "converged",
+                                       "collapsed", "eligible"])
 
 
 def training_outcome_markdown(records: list[dict]) -> list[str]:
-    """The README section that shows, next to the verdicts, whether the models learned their task."""
+    """The README section that shows, next to the verdicts, whether the models learned their task
+    and reached equilibrium."""
     outcome = training_outcome(records)
     if outcome.empty:
         return []
-    lines = ["## How well the models learned their training task", "",
+    lines = ["## How well the models learned their training task, and whether they reached equilibrium", "",
              "In-distribution accuracy at the training budget of iterations, over the models of the "
-             "intervention grid. The scorecard below tests the claims on these models; where few of them "
-             "learned the task, a verdict says little about the paper's trained networks.", "",
-             f"| task | models | diverged | median | min | max | learned (≥ {LEARNED_ACCURACY:g}) |",
-             "|---|---|---|---|---|---|---|"]
+             f"intervention grid; *converged*: the median relative residual at the largest test-time budget is at "
+             f"most {CONVERGED_RESIDUAL:g} (the paper's claims are about equilibrium models); *collapsed*: accuracy "
+             f"at the largest budget {COLLAPSE_DROP:g} or more below the training budget's. Claims 1, 2 and 4 are "
+             "scored on the *eligible* models (learned, converged, not collapsed), claim 3 on all of them; where "
+             "few are eligible, a verdict says little about the paper's trained networks.", "",
+             f"| task | models | diverged | median | min | max | learned (≥ {LEARNED_ACCURACY:g}) | converged | "
+             "collapsed | eligible |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.task} | {r.models} | {r.diverged} | {_fmt(r.median)} | {_fmt(r.min)} | {_fmt(r.max)} | "
-              f"{r.learned} of {r.models - r.diverged} |" for r in outcome.itertuples()]
+              f"{r.learned} of {r.models - r.diverged} | {r.converged} of {r.models - r.diverged} | "
+              f"{r.collapsed} | {r.eligible} |" for r in outcome.itertuples()]
     return lines
 
 

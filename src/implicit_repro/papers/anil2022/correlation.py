@@ -13,7 +13,7 @@ from implicit_repro.papers.anil2022.generalization import PAPER, hardest_splits,
 from implicit_repro.results.collect import per_example_frame, summary_frame
 from implicit_repro.results.output import save_figure, save_message_figure, unit_axis, write_table
 from implicit_repro.results.reported import attach_reported
-from implicit_repro.papers.anil2022.claims import (LEARNED_ACCURACY, MIN_PER_CLASS, learned_model_examples,
+from implicit_repro.papers.anil2022.claims import (ELIGIBLE, MIN_PER_CLASS, eligible_model_examples,
                                                   within_model_correlation)
 from implicit_repro.results.stats import bootstrap_ci, spearman
 
@@ -149,48 +149,48 @@ def _scatter_panel(ax, at: pd.DataFrame, interventions: list[str]) -> None:
 
 # --- across examples ---------------------------------------------------------------------------
 
-def learned_examples(records: list[dict]) -> pd.DataFrame:
+def eligible_examples(records: list[dict]) -> pd.DataFrame:
     """Per-example AA and correctness on each task's hardest split, from the models that learned
-    their task (the scorecard's claim 4 selection)."""
+    their task and reached equilibrium (the scorecard's claim 4 selection)."""
     summary = summary_frame(records)
     examples = per_example_frame(records)
     if summary.empty or "split" not in summary or examples.empty:
         return examples.iloc[0:0]
     ok = summary[summary["status"] == "ok"]
-    parts = [learned_model_examples(ok[ok["task"] == task], examples, split)
+    parts = [eligible_model_examples(ok[ok["task"] == task], examples, split)
              for task, split in hardest_splits(records).items()]
     return pd.concat(parts, ignore_index=True) if parts else examples.iloc[0:0]
 
 
 def table_per_example_aa(records: list[dict], reported: list[dict], scale: str, stem: str) -> pd.DataFrame:
-    examples = learned_examples(records)
+    examples = eligible_examples(records)
     rows = []
     for task, split in sorted(hardest_splits(records).items()):
         mine = examples[examples["task"] == task]
         correct = mine["correct"].to_numpy(dtype=bool)
         aa = mine["aa"].to_numpy(dtype=float)
-        value, evidence, used, learned = within_model_correlation(mine)
+        value, evidence, used, eligible = within_model_correlation(mine)
         low, high = evidence.ci() if used >= 2 else (np.nan, np.nan)
         rows.append({
             "task": task, "split": split,
             "n_models": sum(1 for r in records if r["task"] == task and r["status"] == "ok"),
-            "n_learned_models": learned, "n_models_used": used,
+            "n_eligible_models": eligible, "n_models_used": used,
             "n_correct": int(correct.sum()), "n_wrong": int((~correct).sum()),
             "mean_aa_correct": float(aa[correct].mean()) if correct.any() else np.nan,
             "mean_aa_wrong": float(aa[~correct].mean()) if (~correct).any() else np.nan,
             "within_model_r": value, "ci_low": low, "ci_high": high,
         })
-    frame = pd.DataFrame(rows, columns=["task", "split", "n_models", "n_learned_models", "n_models_used", "n_correct",
+    frame = pd.DataFrame(rows, columns=["task", "split", "n_models", "n_eligible_models", "n_models_used", "n_correct",
                                         "n_wrong", "mean_aa_correct", "mean_aa_wrong", "within_model_r", "ci_low",
                                         "ci_high"])
     frame.insert(0, "paper", PAPER)
     frame = attach_reported(frame, reported, keys=["task", "split"])
     frame["scale"] = scale
-    display = frame[["task", "split", "n_models", "n_learned_models", "n_models_used", "n_correct", "n_wrong"]].assign(
+    display = frame[["task", "split", "n_models", "n_eligible_models", "n_models_used", "n_correct", "n_wrong"]].assign(
         mean_aa_correct=frame["mean_aa_correct"].map(_fmt3), mean_aa_wrong=frame["mean_aa_wrong"].map(_fmt3),
         r=frame["within_model_r"].map(_fmt),
         ci=[f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(frame["ci_low"], frame["ci_high"])])
-    display = display.rename(columns={"n_learned_models": "learned models", "n_models_used": "models used",
+    display = display.rename(columns={"n_eligible_models": "eligible models", "n_models_used": "models used",
                                       "mean_aa_correct": "mean AA correct", "mean_aa_wrong": "mean AA wrong",
                                       "r": "within-model r", "ci": "95% CI"})
     write_table(frame, display, stem, _per_example_caption(scale))
@@ -203,8 +203,8 @@ def _fmt3(value: float) -> str:
 
 def _per_example_caption(scale: str) -> str:
     return (
-        f"anil2022: per-example AA vs correctness on each task's hardest split, from the models that learned the "
-        f"task (in-distribution accuracy at the training budget >= {LEARNED_ACCURACY}; scale: {scale}). "
+        f"anil2022: per-example AA vs correctness on each task's hardest split, from the {ELIGIBLE} "
+        f"(scale: {scale}). "
         f"Per-example AA = cos(state from zero init, state from another example's state), Algorithm 1; "
         f"correct = the task's rule (exact match; MSE below the threshold for matrix inversion and edge copy) "
         f"after eval.aa_iters iterations from zero init. Within-model r: each model's point-biserial correlation "
@@ -216,7 +216,7 @@ def _per_example_caption(scale: str) -> str:
 
 
 def fig_per_example_aa(records: list[dict], scale: str, stem: str) -> pd.DataFrame:
-    examples = learned_examples(records)
+    examples = eligible_examples(records)
     hardest = hardest_splits(records)
     if not hardest:
         save_message_figure(stem, "no evaluated model to plot")
@@ -233,7 +233,7 @@ def fig_per_example_aa(records: list[dict], scale: str, stem: str) -> pd.DataFra
         task = tasks[k]
         mine = examples[examples["task"] == task]
         if mine.empty:
-            ax.text(0.5, 0.5, f"no model learned the task\n(in-distribution accuracy >= {LEARNED_ACCURACY})",
+            ax.text(0.5, 0.5, "no model learned the task\nand reached equilibrium",
                     ha="center", va="center", fontsize=8, transform=ax.transAxes)
         for x, (label, is_correct) in enumerate((("wrong", False), ("correct", True))):
             aa = mine.loc[mine["correct"] == is_correct, "aa"].to_numpy(dtype=float)
@@ -248,10 +248,10 @@ def fig_per_example_aa(records: list[dict], scale: str, stem: str) -> pd.DataFra
         ax.set_ylabel("per-example AA", fontsize=8)
         value = within_model_correlation(mine)[0]
         ax.set_title(f"{task}: {hardest[task]}, within-model r = {_fmt(value)}\n"
-                     f"({mine[['intervention', 'gradient', 'seed']].drop_duplicates().shape[0]} learned models)",
+                     f"({mine[['intervention', 'gradient', 'seed']].drop_duplicates().shape[0]} eligible models)",
                      fontsize=8)
-    fig.suptitle(f"Per-example AA on the hardest split by correctness, models that learned the task (in-distribution "
-                 f"accuracy at the training budget >= {LEARNED_ACCURACY}; bar = mean; scale {scale})", fontsize=9)
+    fig.suptitle(f"Per-example AA on the hardest split by correctness, models that learned the task and reached "
+                 f"equilibrium (bar = mean; scale {scale})", fontsize=9)
     fig.tight_layout()
     save_figure(fig, stem)
     return examples

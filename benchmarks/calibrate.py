@@ -1,0 +1,146 @@
+"""Calibrate an anil2022 task's training recipe on a validation split carved from its training data.
+
+For each recipe of a grid (any keys of the task's `train`, `model` or `intervention_params`, as
+`section.key=v1;v2`, JSON values), train the task's runs for the given interventions and seeds on the first
+(1 - --val) of the training part of the training split, and measure on the last --val of that part
+(never the test part or the harder splits):
+
+- accuracy at the training budget of iterations (what "learned" reads, threshold 0.9),
+- the median relative residual at --max-iters iterations (what "converged" reads),
+- training CPU seconds.
+
+It prints one Markdown row per recipe and writes them to benchmarks/calibration/<task>.tsv (append).
+It asserts nothing; the recipes chosen from it go to config/config.yaml by hand, with the row they
+come from.
+
+    python benchmarks/calibrate.py --task prefix_sums --grid "train.epochs=10;30" "train.lr=0.002;0.005"
+    python benchmarks/calibrate.py --task mazes --interventions baseline mixed_init --seeds 0 1 --grid "model.width=16;24"
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+
+from implicit_repro import config  # noqa: E402
+from implicit_repro.data.store import load_dataset, save_dataset  # noqa: E402
+from implicit_repro.iteration import relative_residual  # noqa: E402
+from implicit_repro.papers import part  # noqa: E402
+from implicit_repro.train import TrainJob, job_task, make_model, train  # noqa: E402
+from implicit_repro.checkpoint import load_checkpoint, load_weights  # noqa: E402
+
+LEARNED = 0.9
+
+
+def parse_grid(items: list[str]) -> list[dict]:
+    """["train.lr=0.002;0.005", ...] -> every combination as {("train", "lr"): 0.002, ...} (values are JSON)."""
+    axes = []
+    for item in items:
+        key, values = item.split("=", 1)
+        axes.append([(tuple(key.split(".")), json.loads(v)) for v in values.split(";")])
+    return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
+
+
+def with_recipe(section: dict, task: str, recipe: dict) -> dict:
+    out = copy.deepcopy(section)
+    for path, value in recipe.items():
+        node = out[task]
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return out
+
+
+@torch.no_grad()
+def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max_iters: int) -> tuple[float, float]:
+    """(accuracy at the training budget, median relative residual at max_iters) on (x, y)."""
+    ckpt = load_checkpoint(model_path)
+    if ckpt["status"] != "ok":
+        return float("nan"), float("nan")
+    model = make_model(spec)
+    load_weights(model, ckpt["model"], model_path)
+    model.eval()
+    task = job_task(spec)
+    z = model.initial_state(x)
+    accuracy = float("nan")
+    for i in range(1, max_iters + 1):
+        z_next = model.step(z, x)
+        if i == spec["train"]["iters"]:
+            accuracy = task.correct(model.readout(z_next), y).float().mean().item()
+        residual = relative_residual(z_next, z)
+        z = z_next
+    return accuracy, residual.median().item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--interventions", nargs="*", help="default: the task's configured interventions")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[100, 101], help="seeds apart from the pipeline's")
+    parser.add_argument("--val", type=float, default=0.2, help="fraction of the training part held out")
+    parser.add_argument("--max-iters", type=int, help="iterations for the residual (default: eval.max_iters)")
+    parser.add_argument("--grid", nargs="*", default=[])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/calibration")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": args.scale})
+    grid = part("anil2022", "grid")
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = args.out / f"{args.task}.tsv"
+    new_file = not table.exists()
+    columns = ["task", "recipe", "intervention", "seeds", "learned", "val_acc_median", "val_acc_min",
+               "residual_median", "converged", "cpu_s_per_model"]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns), flush=True)
+    with tempfile.TemporaryDirectory() as tmp, open(table, "a", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t")
+        if new_file:
+            writer.writerow(columns)
+        for recipe in parse_grid(args.grid):
+            section = with_recipe({args.task: cfg["anil2022"][args.task]}, args.task, recipe)
+            t = section[args.task]
+            max_iters = args.max_iters or t["eval"]["max_iters"]
+            for intervention in args.interventions or t["interventions"]:
+                results = []
+                for seed in args.seeds:
+                    run = grid._run(section, args.task, intervention, t["train"]["gradient"], seed)
+                    spec = copy.deepcopy(run.train_spec)
+                    data = load_dataset(ROOT / run.train_data)
+                    n_train = int(len(data["inputs"]) * spec["data"]["train_fraction"])
+                    part_path = Path(tmp) / f"train-{seed}.pt"  # the training part only: validation is carved from it
+                    save_dataset(part_path, {"inputs": data["inputs"][:n_train], "targets": data["targets"][:n_train]}, {})
+                    spec["data"]["train_fraction"] = 1 - args.val
+                    job = TrainJob(spec, part_path, Path(tmp) / f"m{seed}.pt", Path(tmp) / f"m{seed}.jsonl")
+                    start = time.process_time()
+                    train(job)
+                    seconds = time.process_time() - start
+                    task = job_task(spec)
+                    held = int(n_train * (1 - args.val))
+                    x, y = task.model_input(data["inputs"][held:n_train]), task.target(data["targets"][held:n_train])
+                    results.append((*validate(spec, job.model_path, x, y, max_iters), seconds))
+                accs = [a for a, _, _ in results]
+                residuals = [r for _, r, _ in results]
+                row = [args.task, json.dumps({".".join(k): v for k, v in recipe.items()}), intervention,
+                       " ".join(map(str, args.seeds)), f"{sum(a >= LEARNED for a in accs)}/{len(accs)}",
+                       f"{sorted(accs)[len(accs) // 2]:.3f}", f"{min(accs):.3f}",
+                       f"{sorted(residuals)[len(residuals) // 2]:.2e}", f"{sum(r <= 1e-3 for r in residuals)}/{len(accs)}",
+                       f"{sum(s for _, _, s in results) / len(results):.1f}"]
+                writer.writerow(row)
+                fh.flush()
+                print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

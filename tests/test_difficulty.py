@@ -1,0 +1,57 @@
+"""Harder is harder: at the committed scale, every training instance of prefix
+sums and mazes lies within the training budget's reach and the typical instance of every harder
+split beyond it (papers/anil2022/difficulty.py). A config that evaluates on "harder" instances the
+training budget already covers fails here."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from implicit_repro import config
+from implicit_repro.data import registry
+from implicit_repro.papers.anil2022.difficulty import harder_is_harder, needed_reach, training_reach
+
+SAMPLE = 300  # instances drawn per split: the maze path lengths' median and max settle well before
+
+
+def task_config(scale: str, task: str) -> dict:
+    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
+    return cfg["anil2022"][task]
+
+
+def sample_splits(task: str, t: dict) -> list[tuple[str, dict]]:
+    return [(name, registry.generate(task, {**params, "count": SAMPLE}, torch.Generator().manual_seed(0)))
+            for name, params in registry.splits(task, t["data"])]
+
+
+@pytest.mark.parametrize("scale", ["small"])  # the paper preset keeps the paper's sizes, checked in Choices
+@pytest.mark.parametrize("task", ["prefix_sums", "mazes"])
+def test_every_harder_split_needs_more_than_the_training_budget_reaches(task, scale):
+    t = task_config(scale, task)
+    (_, train), *harder = sample_splits(task, t)
+    check = harder_is_harder(task, t, train, dict(harder))
+    assert check["train_max"] <= check["reach"], f"{task} at {scale}: a training instance is out of reach: {check}"
+    assert all(m > check["reach"] for m in check["harder_median"].values()), \
+        f"{task} at {scale}: a harder split is within the training budget's reach: {check}"
+    assert check["ok"]
+
+
+def test_the_reach_counts_every_convolution_of_the_budget():
+    """8 iterations of a 2-block cell (5 convolutions each) then the 3-convolution head: 43 pixels."""
+    assert training_reach({"train": {"iters": 8}, "model": {"blocks": 2}}) == 43
+    assert training_reach({"train": {"iters": 8}, "model": {"blocks": 1}}) == 27
+
+
+def test_the_needed_reach_is_read_off_the_instances():
+    """A 12-bit string needs 11 positions; a maze path covering 2 x 2 blocks of 5 raster pixels
+    (20 pixels) is 10 long."""
+    bits = {"inputs": torch.zeros(4, 12), "targets": torch.zeros(4, 12)}
+    assert (needed_reach("prefix_sums", bits) == 11).all()
+    targets = torch.zeros(1, 16, 16, dtype=torch.uint8)
+    targets[0, 2:4, 2:12] = 1  # 20 path pixels
+    assert needed_reach("mazes", {"inputs": None, "targets": targets}).tolist() == [10.0]
+    a_harder_split_within_reach = {"inputs": torch.zeros(4, 20), "targets": torch.zeros(4, 20)}
+    t = {"train": {"iters": 8}, "model": {"blocks": 1}}
+    assert not harder_is_harder("prefix_sums", t, bits, {"bits20": a_harder_split_within_reach})["ok"]
+    assert harder_is_harder("prefix_sums", t, bits, {"bits32": {"inputs": np.zeros((4, 32))}})["ok"]
