@@ -40,6 +40,7 @@ from implicit_repro.iteration import relative_residual  # noqa: E402
 from implicit_repro.papers import part  # noqa: E402
 from implicit_repro.train import TrainJob, job_task, make_model, train  # noqa: E402
 from implicit_repro.checkpoint import load_checkpoint, load_weights  # noqa: E402
+from implicit_repro.seeding import generator  # noqa: E402
 
 LEARNED = 0.9
 
@@ -84,6 +85,21 @@ def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max
     return accuracy, residual.median().item()
 
 
+def training_split(grid, section: dict, task: str, run, tmp: Path) -> dict:
+    """The run's training split: the pipeline's file if it was generated, else drawn here exactly as
+    the data rule draws it (a recipe that changes ``data`` needs no pipeline run first)."""
+    path = ROOT / run.train_data
+    if path.exists():
+        return load_dataset(path)
+    split = run.train_data.rsplit("/", 1)[-1].split("-")[0]
+    drawn = tmp / Path(run.train_data).name
+    if not drawn.exists():
+        params = grid.dataset(section, task, split).params
+        tensors = part("anil2022", "data").generate(task, params, generator("anil2022", task, "data", split))
+        save_dataset(drawn, tensors, {})
+    return load_dataset(drawn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True)
@@ -117,7 +133,7 @@ def main() -> None:
                 for seed in args.seeds:
                     run = grid._run(section, args.task, intervention, t["train"]["gradient"], seed)
                     spec = copy.deepcopy(run.train_spec)
-                    data = load_dataset(ROOT / run.train_data)
+                    data = training_split(grid, section, args.task, run, Path(tmp))
                     n_train = int(len(data["inputs"]) * spec["data"]["train_fraction"])
                     part_path = Path(tmp) / f"train-{seed}.pt"  # the training part only: validation is carved from it
                     save_dataset(part_path, {"inputs": data["inputs"][:n_train], "targets": data["targets"][:n_train]}, {})

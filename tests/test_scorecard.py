@@ -144,7 +144,7 @@ def test_claim3_promoting_must_raise_and_penalizing_must_lower_accuracy():
     promote, penalize = rows_of(raised, 3)
     assert penalize["verdict"] == "not replicated"
     # no promoting arm: the part still has its row, saying why it cannot be scored
-    assert promote["verdict"] == "inconclusive" and "cannot be scored" in promote["statistic"]
+    assert promote["verdict"] == "cannot be scored" and "cannot be scored" in promote["statistic"]
 
 
 # --- claim 4: per example, within models ---------------------------------------------------------
@@ -184,7 +184,9 @@ def test_claim4_uses_only_the_models_that_learned_the_task():
     (row,) = rows_of(learned + contrary, 4)
     assert row["verdict"] == "replicated" and row["n"] == MIN_PER_GROUP
     assert f"{MIN_PER_GROUP} of {MIN_PER_GROUP}" in row["statistic"]
-    assert rows_of(learned[:-1] + contrary, 4)[0]["verdict"] == TOO_FEW
+    # enough models trained, too few of them learned: more seeds of this recipe would not help
+    assert rows_of(learned[:-1] + contrary, 4)[0]["verdict"] == "cannot be scored"
+    assert rows_of(learned[:-1], 4)[0]["verdict"] == TOO_FEW  # four models trained in all: seeds would
 
 
 def test_learned_means_in_distribution_accuracy_at_the_training_budget():

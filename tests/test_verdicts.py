@@ -103,8 +103,9 @@ def test_every_claim_part_of_anil2022_gets_a_row_even_when_nothing_converged():
     """A task whose every run diverged still scores claim 3 per part (its smallest effects are per part)."""
     records = [make_record(seed=s, status="diverged") for s in range(3)]
     card = score(claims.scorecard(records), PAPERS)
-    assert sorted(zip(card["claim"], card["part"])) == [(1, ""), (2, ""), (3, "penalize"), (3, "promote"), (4, "")]
-    assert (card["verdict"] == "inconclusive").all()
+    assert sorted(zip(card["claim"], card["part"])) == [(1, "baseline"), (1, "promote"), (2, ""), (3, "penalize"),
+                                                         (3, "promote"), (4, "")]
+    assert (card["verdict"] == "cannot be scored").all()
 
 
 def test_a_missing_or_bad_smallest_effect_is_an_error_naming_the_key():

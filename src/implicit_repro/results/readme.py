@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from implicit_repro.io import write_text
-from implicit_repro.results.scorecard import JUDGED, MIN_FOR_CORRELATION, MIN_PER_GROUP, NOT_A_HYPOTHESIS, TOO_FEW
+from implicit_repro.results.scorecard import (CANNOT_SCORE, JUDGED, MIN_FOR_CORRELATION, MIN_PER_GROUP,
+                                              NOT_A_HYPOTHESIS, TOO_FEW)
 
 FIGURE_SUFFIXES = ("png", "pdf")
 TABLE_SUFFIXES = ("csv", "md", "tex")
@@ -73,7 +74,10 @@ VERDICT_RULE = (
     "below the smallest effect of interest (the effect is absent, too small to matter, or reversed); else "
     "*replicated* when the CI excludes 0; else *inconclusive* (the data cannot tell yet). "
     f"*{TOO_FEW}* when a group compared has fewer models than the minimum that keeps a verdict stable across "
-    f"machines ({MIN_PER_GROUP} per group, {MIN_FOR_CORRELATION} for a correlation across models); *{NOT_A_HYPOTHESIS}* "
+    f"machines ({MIN_PER_GROUP} per group, {MIN_FOR_CORRELATION} for a correlation across models); *{CANNOT_SCORE}* "
+    "when the design leaves the row nothing to test: no model of a compared arm at this scale, or enough models "
+    "trained but too few of them are what the claim speaks of (learned the task, reached equilibrium), which more "
+    f"seeds of the same recipe would not change (the statistic says which); *{NOT_A_HYPOTHESIS}* "
     "where the claim states no effect. Each row shows its CI half-width (how large an effect it could have seen); "
     "an inconclusive or too-few row, the models per group that would likely resolve it (80% power if the true "
     "effect is today's estimate and the half-width shrinks as 1/√n). A verdict is *fragile* when leaving out one "

@@ -29,8 +29,12 @@ COLUMNS = ["paper", "claim", "task", "part", "statistic", "value", "expected_sig
            "smallest_effect", "n", "verdict", "models_needed", "fragile", "fragile_because"]
 TOO_FEW = "too few models"
 NOT_A_HYPOTHESIS = "not a hypothesis"
+# The design gives the row nothing to test: no model of a compared arm at this scale, or enough models
+# trained but too few of them are what the claim speaks of (learned the task, reached equilibrium).
+# More seeds of the same recipe would not help; the row's statistic says why.
+CANNOT_SCORE = "cannot be scored"
 JUDGED = ("replicated", "not replicated", "inconclusive")
-VERDICTS = (*JUDGED, TOO_FEW, NOT_A_HYPOTHESIS)
+VERDICTS = (*JUDGED, TOO_FEW, CANNOT_SCORE, NOT_A_HYPOTHESIS)
 
 # The fewest models (runs) per group compared for which a claim gets a verdict. Across CPU types the
 # kernels round differently and the trained models differ as with a change of seed: with 3 models per
@@ -76,7 +80,7 @@ class Evidence:
 def row(paper: str, claim: int, task: str, statistic: str, value: float, evidence: Evidence | str, n: int,
         part: str = "") -> dict:
     """One scorecard row. ``evidence``: what the verdict is computed from, or the verdict itself where
-    there is nothing to test (``NOT_A_HYPOTHESIS``, or "inconclusive" with the reason in
+    there is nothing to test (``NOT_A_HYPOTHESIS``, or ``CANNOT_SCORE`` with the reason in
     ``statistic``). ``part``: a short name for one of several rows of a claim on one task."""
     if isinstance(evidence, str) and evidence not in VERDICTS:
         raise ValueError(f"unknown verdict {evidence!r}; known: {', '.join(VERDICTS)}")

@@ -14,7 +14,7 @@ import pandas as pd
 from implicit_repro.interventions import get_intervention
 from implicit_repro.papers.anil2022.generalization import split_orders
 from implicit_repro.results.collect import per_example_frame, summary_frame
-from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, Evidence, row
+from implicit_repro.results.scorecard import CANNOT_SCORE, MIN_FOR_CORRELATION, MIN_PER_GROUP, Evidence, row
 from implicit_repro.results.stats import point_biserial, spearman, within_group_spearman
 
 PAPER = "anil2022"
@@ -47,17 +47,19 @@ def scorecard(records: list[dict]) -> list[dict]:
         by_task = ok[ok["task"] == task]
         if len(order) < 2 or by_task.empty:
             why = "no harder split was evaluated" if len(order) < 2 else "no converged model (every run diverged)"
-            rows += [row(PAPER, c, task, why, float("nan"), "inconclusive", 0, part=part)
-                     for c, part in ((1, ""), (2, ""), (3, "promote"), (3, "penalize"), (4, ""))]
+            rows += [row(PAPER, c, task, f"cannot be scored: {why}", float("nan"), CANNOT_SCORE, 0, part=part)
+                     for c, part in ((1, "promote"), (1, "baseline"), (2, ""), (3, "promote"), (3, "penalize"),
+                                     (4, ""))]
             continue
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
-        eligible = hard.merge(eligible_models(by_task), on=MODEL)
+        outcomes = model_outcomes(by_task)
+        eligible = hard.merge(outcomes.loc[outcomes["eligible"], MODEL], on=MODEL)
         rows += [
-            *claim1(task, eligible, hardest, of=len(model_frame(by_task))),
-            claim2(task, eligible, hardest, of=len(model_frame(by_task))),
+            *claim1(task, eligible, hardest, outcomes),
+            claim2(task, eligible, hardest, outcomes),
             *claim3(task, hard, hardest),
-            claim4(task, by_task, examples, hardest),
+            claim4(task, by_task, examples, hardest, outcomes),
         ]
     return rows
 
@@ -77,21 +79,38 @@ CLAIM1_ARMS = (("promote", "promotes", "interventions that promote path independ
                ("baseline", "baseline", "the zero-init baseline"))
 
 
-def claim1(task: str, eligible: pd.DataFrame, split: str, of: int) -> list[dict]:
+def claim1(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame) -> list[dict]:
     effect = eligible["intervention"].map(lambda i: get_intervention(i).effect)
+    arm_of = outcomes["intervention"].map(lambda i: get_intervention(i).effect)
     rows = []
     for part, kind, who in CLAIM1_ARMS:
         arm = eligible[effect == kind]
         gain = (arm["acc_at_max_iters"] - arm["acc_at_train_iters"]).to_numpy()
         text = (f"mean over models of {who} of the accuracy gain on {split} from the training budget to the "
-                f"largest test-time budget; {ELIGIBLE}: {len(arm)} of this arm ({len(eligible)} of {of} in all)")
+                f"largest test-time budget; {ELIGIBLE}: {len(arm)} ({outcome_counts(outcomes[arm_of == kind])})")
         value = float(np.mean(gain)) if len(gain) else float("nan")
-        rows.append(row(PAPER, 1, task, text, value, Evidence((gain,), np.mean, names=(model_names(arm),)),
-                        len(gain), part=part))
+        evidence = Evidence((gain,), np.mean, names=(model_names(arm),))
+        rows.append(row(PAPER, 1, task, text, value,
+                        short_of(outcomes[arm_of == kind], len(arm), MIN_PER_GROUP) or evidence, len(gain), part=part))
     return rows
 
 
-def claim2(task: str, eligible: pd.DataFrame, split: str, of: int) -> dict:
+def short_of(trained: pd.DataFrame, read: int, minimum: int) -> str:
+    """CANNOT_SCORE when enough models trained (``trained``: their ``model_outcomes``) but fewer than
+    ``minimum`` of them are ones the claim reads (``read``); "" otherwise (then a group too small is
+    the engine's "too few models": more seeds would help)."""
+    if len(trained) < minimum or read >= minimum:
+        return ""
+    return CANNOT_SCORE
+
+
+def outcome_counts(outcomes: pd.DataFrame) -> str:
+    """"of 6: 6 learned, 0 converged, 0 collapsed": why few models are eligible."""
+    return (f"of {len(outcomes)}: {int(outcomes['learned'].sum())} learned, {int(outcomes['converged'].sum())} "
+            f"converged, {int(outcomes['collapsed'].sum())} collapsed")
+
+
+def claim2(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame) -> dict:
     """Across models, within arms: AA and accuracy are ranked over all models and each rank centred
     on its arm's mean, so arms that differ on both (one near AA 1 and solving, one near 0 and
     failing) cannot make the correlation by themselves. The pooled ρ is shown beside it."""
@@ -99,13 +118,12 @@ def claim2(task: str, eligible: pd.DataFrame, split: str, of: int) -> dict:
     triples = np.column_stack([eligible[["aa", "acc_at_max_iters"]].to_numpy(dtype=float), arm])
     stat = lambda t: within_group_spearman(t[:, 0], t[:, 1], t[:, 2])  # noqa: E731
     pooled = spearman(triples[:, 0], triples[:, 1]) if len(triples) else float("nan")
-    return row(PAPER, 2, task, f"Spearman correlation across models of AA and accuracy on {split} (largest budget) "
-                               f"within interventions (ranks centred on each intervention's mean; pooled ρ = "
-                               f"{pooled:.2f}); {ELIGIBLE}: {len(triples)} of {of} (a verdict from "
-                               f"{MIN_FOR_CORRELATION})",
-               stat(triples) if len(triples) else float("nan"),
-               Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),)),
-               len(triples))
+    text = (f"Spearman correlation across models of AA and accuracy on {split} (largest budget) within "
+            f"interventions (ranks centred on each intervention's mean; pooled ρ = {pooled:.2f}); {ELIGIBLE}: "
+            f"{len(triples)} ({outcome_counts(outcomes)}; a verdict from {MIN_FOR_CORRELATION})")
+    evidence = Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),))
+    return row(PAPER, 2, task, text, stat(triples) if len(triples) else float("nan"),
+               short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence, len(triples))
 
 
 def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
@@ -122,7 +140,7 @@ def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
             missing = f"no model trained with an intervention that {kind}s path independence" if len(group) == 0 \
                 else "no zero-init baseline model"
             rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, {missing} at this scale", float("nan"),
-                            "inconclusive", 0, part=kind))
+                            CANNOT_SCORE, 0, part=kind))
             continue
         names = (model_names(members), model_names(hard[effect == "baseline"]))
         rows.append(row(PAPER, 3, task, text, diff(group, base),
@@ -197,12 +215,12 @@ def within_model_correlation(examples: pd.DataFrame) -> tuple[float, Evidence, i
     return value, Evidence((r,), np.mean, names=(model_names(used),)), len(r), len(per_model)
 
 
-def claim4(task: str, by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> dict:
+def claim4(task: str, by_task: pd.DataFrame, examples: pd.DataFrame, split: str, outcomes: pd.DataFrame) -> dict:
     value, judged, used, eligible = within_model_correlation(eligible_model_examples(by_task, examples, split))
-    return row(PAPER, 4, task, f"mean over models of the within-model point-biserial correlation of per-example AA "
-                               f"and correctness on {split} (models resampled); {ELIGIBLE}, with at least "
-                               f"{MIN_PER_CLASS} correct and {MIN_PER_CLASS} wrong examples there: {used} of "
-                               f"{eligible} ({len(model_frame(by_task))} trained)", value, judged, used)
+    text = (f"mean over models of the within-model point-biserial correlation of per-example AA and correctness on "
+            f"{split} (models resampled); {ELIGIBLE}, with at least {MIN_PER_CLASS} correct and {MIN_PER_CLASS} "
+            f"wrong examples there: {used} of {eligible} eligible ({outcome_counts(outcomes)})")
+    return row(PAPER, 4, task, text, value, short_of(outcomes, used, MIN_PER_GROUP) or judged, used)
 
 
 def training_outcome(records: list[dict]) -> pd.DataFrame:

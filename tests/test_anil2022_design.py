@@ -1,0 +1,135 @@
+"""anil2022's claims read the right models and the right comparison (issue 14's design).
+
+- claims 1, 2 and 4 read only models that learned, reached equilibrium in-distribution and did not
+  collapse; each row says how many of how many;
+- claim 1 has a row for the arms that promote path independence and one for the baseline, and an arm
+  that penalizes it is in neither;
+- claim 2 correlates AA and accuracy within interventions, so arms that differ on both cannot make
+  the correlation.
+Each test is built so that the simpler wrong version (pooled arms, no filter, a residual read at the
+wrong budget) fails it."""
+
+import numpy as np
+import pytest
+
+from test_items import MAX, ORDER, TRAIN, make_record
+from implicit_repro.papers.anil2022 import claims
+from implicit_repro.results.stats import spearman, within_group_spearman
+
+HARD = ORDER[-1]
+
+
+def gain_record(intervention, seed, gain, *, residual=1e-4, in_dist=0.95, aa=1.0):
+    """A model that learned (unless ``in_dist`` says otherwise) whose hardest-split accuracy rises by ``gain``."""
+    return make_record(intervention=intervention, seed=seed, aa=aa, residual=residual,
+                       accuracy={**dict.fromkeys(ORDER, in_dist), HARD: [0.3] * TRAIN + [0.3 + gain] * (MAX - TRAIN)})
+
+
+def rows(records, claim, part=None):
+    out = [r for r in claims.scorecard(records) if r["claim"] == claim]
+    return out if part is None else [r for r in out if r["part"] == part]
+
+
+# --- the within-group correlation ----------------------------------------------------------------
+
+def test_within_group_spearman_ignores_differences_between_groups():
+    """Two arms: one high on both x and y, one low on both; inside each, y falls as x rises.
+    Pooled, ρ is strongly positive; within the arms it is -1."""
+    x = np.array([0.90, 0.92, 0.94, 0.96, 0.98, 0.10, 0.12, 0.14, 0.16, 0.18])
+    y = np.array([0.99, 0.98, 0.97, 0.96, 0.95, 0.05, 0.04, 0.03, 0.02, 0.01])
+    arm = np.array([0] * 5 + [1] * 5)
+    assert spearman(x, y) > 0.5
+    assert within_group_spearman(x, y, arm) == pytest.approx(-1.0)
+    assert within_group_spearman(x, -y, arm) == pytest.approx(1.0)
+    assert np.isnan(within_group_spearman(x, y, np.arange(10)))  # every model its own group: nothing varies
+
+
+def test_claim2_is_the_correlation_within_interventions_and_shows_the_pooled_one():
+    records = []
+    for k in range(5):  # mixed_init: AA near 1 and accurate; baseline: AA near 0.2 and failing
+        records.append(make_record(intervention="mixed_init", seed=k, residual=1e-4,
+                                   aa={**dict.fromkeys(ORDER, 0.9), HARD: 0.90 + 0.02 * k},
+                                   accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.99 - 0.01 * k}))
+        records.append(make_record(intervention="baseline", seed=k, residual=1e-4,
+                                   aa={**dict.fromkeys(ORDER, 0.2), HARD: 0.10 + 0.02 * k},
+                                   accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.05 - 0.01 * k}))
+    (row,) = rows(records, 2)
+    assert row["value"] == pytest.approx(-1.0)  # pooled it would be about +0.5
+    assert "pooled ρ = 0.4" in row["statistic"] or "pooled ρ = 0.5" in row["statistic"]
+    assert ": 10 (of 10: 10 learned, 10 converged, 0 collapsed" in row["statistic"]
+
+
+# --- who is scored -------------------------------------------------------------------------------
+
+def test_claim1_has_a_row_per_arm_and_a_penalizing_arm_is_in_neither():
+    records = ([gain_record("mixed_init", k, 0.40) for k in range(3)]
+               + [gain_record("random_budget", k, 0.30) for k in range(3)]
+               + [gain_record("baseline", k, 0.05) for k in range(5)]
+               + [gain_record("anti_alignment", k, -0.5) for k in range(5)])
+    promote, = rows(records, 1, "promote")
+    baseline, = rows(records, 1, "baseline")
+    assert promote["value"] == pytest.approx(0.35) and promote["n"] == 6
+    assert baseline["value"] == pytest.approx(0.05) and baseline["n"] == 5
+    assert ": 6 (of 6: 6 learned, 6 converged, 0 collapsed)" in promote["statistic"]
+
+
+def test_claims_read_only_models_that_learned_converged_and_did_not_collapse():
+    eligible = [gain_record("baseline", k, 0.3) for k in range(5)]
+    not_learned = gain_record("baseline", 5, -0.3, in_dist=0.5)
+    moving = gain_record("baseline", 6, -0.3, residual=10 * claims.CONVERGED_RESIDUAL)
+    overflowed = gain_record("baseline", 7, -0.3, residual=float("nan"))
+    # in-distribution 0.95 at the training budget, 0.5 at the largest: more iterations undo it
+    collapsed = make_record(intervention="baseline", seed=8, residual=1e-4,
+                            accuracy={**dict.fromkeys(ORDER, [0.95] * TRAIN + [0.5] * (MAX - TRAIN)),
+                                      HARD: [0.3] * TRAIN + [0.0] * (MAX - TRAIN)})
+    records = [*eligible, not_learned, moving, overflowed, collapsed]
+    (row,) = rows(records, 1, "baseline")
+    assert row["value"] == pytest.approx(0.3) and row["n"] == 5
+    assert ": 5 (of 9: 8 learned, 7 converged, 1 collapsed)" in row["statistic"]
+    # just below the tolerance counts as converged: the residual is read at the largest budget
+    edge = gain_record("baseline", 6, 0.3, residual=0.9 * claims.CONVERGED_RESIDUAL)
+    assert rows([*eligible, edge], 1, "baseline")[0]["n"] == 6
+
+
+def test_the_residual_is_read_at_the_largest_budget_not_the_training_one():
+    record = gain_record("baseline", 0, 0.3)
+    record["splits"]["in_distribution"]["residual_median"] = [0.5] * (MAX - 1) + [1e-5]  # settles at the end
+    late = gain_record("baseline", 1, 0.3)
+    late["splits"]["in_distribution"]["residual_median"] = [1e-5] * (MAX - 1) + [0.5]  # moves again at the end
+    outcomes = claims.training_outcome([record, late]).iloc[0]
+    assert (outcomes["converged"], outcomes["eligible"]) == (1, 1)
+
+
+def test_training_outcome_counts_converged_collapsed_and_eligible_models():
+    records = [gain_record("baseline", 0, 0.1), gain_record("baseline", 1, 0.1, residual=0.2),
+               gain_record("baseline", 2, 0.1, in_dist=0.3),
+               make_record(intervention="baseline", seed=3, residual=1e-4,
+                           accuracy={**dict.fromkeys(ORDER, [0.95] * TRAIN + [0.2] * (MAX - TRAIN))}),
+               make_record(intervention="baseline", seed=4, status="diverged")]
+    out = claims.training_outcome(records).iloc[0]
+    assert (out["models"], out["diverged"], out["learned"], out["converged"], out["collapsed"], out["eligible"]) \
+        == (5, 1, 3, 3, 1, 1)
+    text = "\n".join(claims.training_outcome_markdown(records))
+    assert "| 3 of 4 | 3 of 4 | 1 | 1 |" in text
+
+
+def test_an_arm_whose_models_are_not_equilibrium_models_cannot_be_scored_and_says_why():
+    """Six baseline models learned but none converged: more seeds of the recipe would not help, so
+    the row is "cannot be scored", not "too few models"; four trained models are too few."""
+    stuck = [gain_record("baseline", k, 0.3, residual=0.2) for k in range(6)]
+    (row,) = score_rows(stuck, 1, "baseline")
+    assert row["verdict"] == "cannot be scored" and "of 6: 6 learned, 0 converged" in row["statistic"]
+    (few,) = score_rows([gain_record("baseline", k, 0.3) for k in range(4)], 1, "baseline")
+    assert few["verdict"] == "too few models"
+    (claim2,) = score_rows(stuck + [gain_record("mixed_init", k, 0.3) for k in range(6)], 2)
+    assert claim2["verdict"] == "cannot be scored" and claim2["n"] == 6
+
+
+def score_rows(records, claim, part=None):
+    import yaml
+    from conftest import ROOT
+    from implicit_repro.results.scorecard import score
+
+    card = score(claims.scorecard(records), yaml.safe_load((ROOT / "config/papers.yaml").read_text()))
+    card = card[card["claim"] == claim]
+    return (card if part is None else card[card["part"] == part]).to_dict("records")
