@@ -133,3 +133,20 @@ def score_rows(records, claim, part=None):
     card = score(claims.scorecard(records), yaml.safe_load((ROOT / "config/papers.yaml").read_text()))
     card = card[card["claim"] == claim]
     return (card if part is None else card[card["part"] == part]).to_dict("records")
+
+
+def test_claim3_penalize_moves_to_the_hardest_split_where_the_baseline_is_off_the_floor():
+    """The baseline solves 30% of harder1 and nothing of harder2: a penalizing arm can only show on
+    harder1. Read on harder2, the difference would be pinned at 0 and never decided."""
+    def model(intervention, seed, harder1):
+        return make_record(intervention=intervention, seed=seed, residual=1e-4,
+                           accuracy={"in_distribution": 0.95, "harder1": harder1 + 0.002 * seed, "harder2": 0.0})
+    records = [model("baseline", k, 0.3) for k in range(5)] + [model("anti_alignment", k, 0.1) for k in range(5)]
+    (row,) = score_rows(records, 3, "penalize")
+    assert row["value"] == pytest.approx(-0.2) and row["verdict"] == "replicated"
+    assert "on harder1, the hardest split whose baseline mean accuracy is above 0.05" in row["statistic"]
+    floor = [model("baseline", k, 0.0) for k in range(5)] + [model("anti_alignment", k, 0.0) for k in range(5)]
+    (row,) = score_rows(floor, 3, "penalize")
+    assert row["verdict"] == "cannot be scored" and "at the floor on every harder split" in row["statistic"]
+    (promote,) = score_rows(floor + [model("mixed_init", k, 0.5) for k in range(5)], 3, "promote")
+    assert HARD in promote["statistic"] and promote["verdict"] == "not replicated"  # harder2 stays 0 for all

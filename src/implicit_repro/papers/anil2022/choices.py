@@ -4,7 +4,8 @@ entry of config/papers.yaml, quoted with its provenance."""
 
 from __future__ import annotations
 
-from implicit_repro.papers.anil2022.claims import LEARNED_ACCURACY, MIN_PER_CLASS
+from implicit_repro.papers.anil2022.claims import (COLLAPSE_DROP, CONVERGED_RESIDUAL, LEARNED_ACCURACY, MIN_PER_CLASS,
+                                                  ROOM)
 from implicit_repro.papers.anil2022.difficulty import training_reach
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
@@ -73,8 +74,12 @@ HARDER_IS_HARDER = {
         "Harder is not yet shown to be harder: a smaller c makes A worse conditioned, but no receptive field "
         "bounds what the training budget can do (still open)."),
     "edge_copy": lambda t: (
-        "Harder is not yet harder: with mean aggregation every model already scores 1.0 on the larger graphs at "
-        "the training budget (still open)." if t["model"].get("aggregation") == "mean" else ""),
+        "Harder is not harder with mean aggregation: every model scored 1.0 on the larger graphs at the training "
+        "budget." if t["model"].get("aggregation") == "mean" else
+        "Harder in the dataset paper's sense (larger graphs): with sum aggregation each node's messages grow with "
+        f"its in-degree ({t['data']['train_nodes'][1] - 1} at most in training, "
+        f"{max(t['data']['harder_nodes']) - 1} on the harder graphs), so the state leaves the range training saw; "
+        "copying an edge needs no information from far away, so this is not harder in needing more iterations."),
     "digits": lambda t: (
         "Harder is not yet shown to be harder in the fixed-point sense: stronger blur makes the images "
         "harder to read, not the fixed point further away (still open)."),
@@ -143,14 +148,25 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         lines.append("")
     lines.append(
         "### Scorecard\n- Statistics use each task's hardest evaluated split and resample models. A model *learned* "
-        f"its task when its in-distribution accuracy at the training budget is at least {LEARNED_ACCURACY} (the "
-        "training-outcome table and claim 4 use this one definition). Claim 4 is tested within models: each "
-        f"learned model's correlation of per-example AA with correctness (with at least {MIN_PER_CLASS} correct and "
-        f"{MIN_PER_CLASS} wrong examples), averaged over models. A verdict needs at least {MIN_PER_GROUP} models "
-        f"in every group compared ({MIN_FOR_CORRELATION} for claim 2's correlation across models); below that the "
-        "row says *too few models*. A bootstrap CI is reported only when the statistic is defined on at least "
-        f"{MIN_DEFINED:.0%} of {RESAMPLES:,} resamples. Each verdict compares that CI with the claim's smallest "
-        "effect of interest, pre-registered in config/papers.yaml (the Scorecard section lists them).")
+        f"its task when its in-distribution accuracy at the training budget is at least {LEARNED_ACCURACY}; it "
+        "*converged* (the paper's equilibrium premise, measured) when the median relative residual of its "
+        f"in-distribution examples at the largest test-time budget is at most {CONVERGED_RESIDUAL:g} (a state that "
+        f"overflowed did not); it *collapsed* when its in-distribution accuracy there is {COLLAPSE_DROP:g} or more "
+        "below the training budget's (more iterations undo what it learned: reported, not counted against upward "
+        "generalization). Claims 1, 2 and 4 read the *eligible* models (learned, converged, not collapsed) and "
+        "each row says how many of how many; the training-outcome table gives the counts per task. Claim 1 has "
+        "a row for the interventions that promote path independence and one for the baseline; claim 2 correlates "
+        "AA and accuracy within interventions (ranks centred on each intervention's mean, so arms that differ on "
+        "both cannot make the correlation; the pooled ρ is shown beside it). Claim 3 compares all models of an "
+        "arm with the baseline on the hardest split where the baseline leaves room for the effect (mean accuracy "
+        f"above {ROOM:g} for penalizing, below {1 - ROOM:g} for promoting). Claim 4 is tested within models: each "
+        f"eligible model's correlation of per-example AA with correctness (with at least {MIN_PER_CLASS} correct "
+        f"and {MIN_PER_CLASS} wrong examples), averaged over models. A verdict needs at least {MIN_PER_GROUP} "
+        f"models in every group compared ({MIN_FOR_CORRELATION} for claim 2's correlation across models): below "
+        "that the row says *too few models* when fewer were trained, and *cannot be scored* when enough were "
+        "trained but too few are eligible. A bootstrap CI is reported only when the statistic is defined on at "
+        f"least {MIN_DEFINED:.0%} of {RESAMPLES:,} resamples. Each verdict compares that CI with the claim's "
+        "smallest effect of interest, pre-registered in config/papers.yaml (the Scorecard section lists them).")
     return "\n".join(lines)
 
 

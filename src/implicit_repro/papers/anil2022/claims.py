@@ -58,7 +58,7 @@ def scorecard(records: list[dict]) -> list[dict]:
         rows += [
             *claim1(task, eligible, hardest, outcomes),
             claim2(task, eligible, hardest, outcomes),
-            *claim3(task, hard, hardest),
+            *claim3(task, by_task, order),
             claim4(task, by_task, examples, hardest, outcomes),
         ]
     return rows
@@ -126,21 +126,52 @@ def claim2(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
                short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence, len(triples))
 
 
-def claim3(task: str, hard: pd.DataFrame, split: str) -> list[dict]:
-    effect = hard["intervention"].map(lambda i: get_intervention(i).effect)
-    base = hard.loc[effect == "baseline", "acc_at_max_iters"].to_numpy()
+# Claim 3 compares an arm with the baseline on a split where the baseline leaves room for the effect:
+# promoting needs the baseline's mean accuracy below 1 - ROOM (else nothing can rise), penalizing above
+# ROOM (else nothing can fall; a CI pinned at 0 never gives a verdict). ROOM is claim 3's smallest effect.
+ROOM = 0.05
+
+
+def claim3_split(by_task: pd.DataFrame, order: list[str], kind: str) -> tuple[str, str]:
+    """The hardest harder split whose baseline leaves room for ``kind``'s effect, and a note for the
+    row when it is not the hardest; the hardest split when none does (the row then cannot be scored)."""
+    base = by_task[by_task["intervention"].map(lambda i: get_intervention(i).effect) == "baseline"]
+    mean = base.groupby("split")["acc_at_max_iters"].mean()
+    harder = [s for s in order if s != IN_DISTRIBUTION]
+    room = (lambda m: m <= 1 - ROOM) if kind == "promote" else (lambda m: m >= ROOM)
+    where = "below" if kind == "promote" else "above"
+    bound = 1 - ROOM if kind == "promote" else ROOM
+    for split in reversed(harder):
+        if split in mean and room(mean[split]):
+            note = "" if split == harder[-1] else (f"; on {split}, the hardest split whose baseline mean accuracy "
+                                                     f"is {where} {bound:g}")
+            return split, note
+    return harder[-1], ""
+
+
+def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
     rows = []
     diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
     for kind, sign in (("promote", 1), ("penalize", -1)):
+        split, note = claim3_split(by_task, order, kind)
+        hard = by_task[by_task["split"] == split]
+        effect = hard["intervention"].map(lambda i: get_intervention(i).effect)
+        base = hard.loc[effect == "baseline", "acc_at_max_iters"].to_numpy()
         members = hard[effect == f"{kind}s"]
         group = members["acc_at_max_iters"].to_numpy()
         text = (f"mean accuracy on {split} (largest budget) of interventions that {kind} path independence minus "
-                f"the zero-init baseline ({'> 0' if sign > 0 else '< 0'} replicates)")
+                f"the zero-init baseline ({'> 0' if sign > 0 else '< 0'} replicates){note}")
         if len(group) == 0 or len(base) == 0:
             missing = f"no model trained with an intervention that {kind}s path independence" if len(group) == 0 \
                 else "no zero-init baseline model"
             rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, {missing} at this scale", float("nan"),
                             CANNOT_SCORE, 0, part=kind))
+            continue
+        if not (ROOM <= np.mean(base) if kind == "penalize" else np.mean(base) <= 1 - ROOM):
+            at = "floor" if kind == "penalize" else "ceiling"
+            rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, the baseline is at the {at} on every harder "
+                                            f"split (mean accuracy {np.mean(base):.3f} on {split})",
+                            diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
             continue
         names = (model_names(members), model_names(hard[effect == "baseline"]))
         rows.append(row(PAPER, 3, task, text, diff(group, base),
