@@ -99,7 +99,8 @@ def regenerate_command(path: str | os.PathLike) -> str:
     """The command that rebuilds ``path``, at the scale of the run that asked for it (the rules
     export it; a hand-run job says where the scale goes)."""
     scale = os.environ.get(SCALE_ENV)
-    return f"snakemake --cores 2 --config scale={scale or '<the scale you ran>'} {path}"
+    # The target before --config: Snakemake's --config takes every word after it, a target included.
+    return f"snakemake --cores 2 {path} --config scale={scale or '<the scale you ran>'}"
 
 
 def load_torch(
