@@ -96,8 +96,10 @@ def test_the_residual_is_read_at_the_largest_budget_not_the_training_one():
     record["splits"]["in_distribution"]["residual_median"] = [0.5] * (MAX - 1) + [1e-5]  # settles at the end
     late = gain_record("baseline", 1, 0.3)
     late["splits"]["in_distribution"]["residual_median"] = [1e-5] * (MAX - 1) + [0.5]  # moves again at the end
-    outcomes = claims.training_outcome([record, late]).iloc[0]
-    assert (outcomes["converged"], outcomes["eligible"]) == (1, 1)
+    from implicit_repro.results.collect import summary_frame
+
+    outcomes = claims.model_outcomes(summary_frame([record, late])).set_index("seed")
+    assert outcomes.loc[0, "converged"] and not outcomes.loc[1, "converged"]
 
 
 def test_training_outcome_counts_converged_collapsed_and_eligible_models():
