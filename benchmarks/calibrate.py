@@ -24,6 +24,8 @@ import copy
 import csv
 import itertools
 import json
+import math
+import statistics
 import sys
 import tempfile
 import time
@@ -83,6 +85,11 @@ def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max
         residual = relative_residual(z_next, z)
         z = z_next
     return accuracy, residual.median().item()
+
+
+def median_residual(residuals: list[float]) -> float:
+    """The median, a NaN (an overflowed state: not converged) counting as the largest."""
+    return statistics.median([math.inf if math.isnan(r) else r for r in residuals])
 
 
 def training_split(grid, section: dict, task: str, run, tmp: Path) -> dict:
@@ -150,8 +157,8 @@ def main() -> None:
                 residuals = [r for _, r, _ in results]
                 row = [args.task, json.dumps({".".join(k): v for k, v in recipe.items()}), intervention,
                        " ".join(map(str, args.seeds)), f"{sum(a >= LEARNED for a in accs)}/{len(accs)}",
-                       f"{sorted(accs)[len(accs) // 2]:.3f}", f"{min(accs):.3f}",
-                       f"{sorted(residuals)[len(residuals) // 2]:.2e}", f"{sum(r <= 1e-3 for r in residuals)}/{len(accs)}",
+                       f"{statistics.median(accs):.3f}", f"{min(accs):.3f}",
+                       f"{median_residual(residuals):.2e}", f"{sum(r <= 1e-3 for r in residuals)}/{len(accs)}",
                        f"{sum(s for _, _, s in results) / len(results):.1f}"]
                 writer.writerow(row)
                 fh.flush()

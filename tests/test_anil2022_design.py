@@ -42,15 +42,36 @@ def test_within_group_spearman_ignores_differences_between_groups():
     assert within_group_spearman(x, y, arm) == pytest.approx(-1.0)
     assert within_group_spearman(x, -y, arm) == pytest.approx(1.0)
     assert np.isnan(within_group_spearman(x, y, np.arange(10)))  # every model its own group: nothing varies
+    one_each = np.array([0, 0, 0, 1, 1, 1])  # one group varies only in x, the other only in y: no co-variation
+    assert np.isnan(within_group_spearman(np.array([1.0, 2, 3, 5, 5, 5]), np.array([1.0, 1, 1, 1, 2, 3]), one_each))
+
+
+def test_within_group_spearman_centres_the_ranks_taken_over_all_models():
+    """Worked by hand: x ranks over all six models are [0, 4, 5 | 1, 2, 3], centred in their groups
+    [-3, 1, 2 | -1, 0, 1]; y's [0, 1, 2 | 5, 4, 3] centred [-1, 0, 1 | 1, 0, -1]; their correlation
+    is 3 / √(16 × 4) = 0.375. Ranking within each group gives 0; centring raw values gives another."""
+    x = np.array([1.0, 50.0, 60.0, 2.0, 3.0, 4.0])
+    y = np.array([1.0, 2.0, 3.0, 6.0, 5.0, 4.0])
+    assert within_group_spearman(x, y, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(0.375)
+
+
+def test_claim3_reads_every_model_of_the_arms_not_only_the_eligible_ones():
+    """Claim 3 asks what an intervention does to the models it produces, learned or not."""
+    records = [gain_record("baseline", k, 0.0, residual=0.5) for k in range(5)]  # none converged
+    records += [gain_record("mixed_init", k, 0.4) for k in range(5)]
+    (row,) = score_rows(records, 3, "promote")
+    assert row["n"] == 10 and row["value"] == pytest.approx(0.4)
 
 
 def test_claim2_is_the_correlation_within_interventions_and_shows_the_pooled_one():
     records = []
-    for k in range(5):  # mixed_init: AA near 1 and accurate; baseline: AA near 0.2 and failing
+    # mixed_init: AA near 1 and accurate; random_budget: AA near 0.2 and failing. Both promote path
+    # independence: grouped by that effect rather than by intervention, the two would pool.
+    for k in range(5):
         records.append(make_record(intervention="mixed_init", seed=k, residual=1e-4,
                                    aa={**dict.fromkeys(ORDER, 0.9), HARD: 0.90 + 0.02 * k},
                                    accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.99 - 0.01 * k}))
-        records.append(make_record(intervention="baseline", seed=k, residual=1e-4,
+        records.append(make_record(intervention="random_budget", seed=k, residual=1e-4,
                                    aa={**dict.fromkeys(ORDER, 0.2), HARD: 0.10 + 0.02 * k},
                                    accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.05 - 0.01 * k}))
     (row,) = rows(records, 2)
@@ -146,7 +167,7 @@ def test_claim3_penalize_moves_to_the_hardest_split_where_the_baseline_is_off_th
     records = [model("baseline", k, 0.3) for k in range(5)] + [model("anti_alignment", k, 0.1) for k in range(5)]
     (row,) = score_rows(records, 3, "penalize")
     assert row["value"] == pytest.approx(-0.2) and row["verdict"] == "replicated"
-    assert "on harder1, the hardest split whose baseline mean accuracy is above 0.05" in row["statistic"]
+    assert "on harder1, the hardest split whose baseline mean accuracy is at least 0.05" in row["statistic"]
     floor = [model("baseline", k, 0.0) for k in range(5)] + [model("anti_alignment", k, 0.0) for k in range(5)]
     (row,) = score_rows(floor, 3, "penalize")
     assert row["verdict"] == "cannot be scored" and "at the floor on every harder split" in row["statistic"]

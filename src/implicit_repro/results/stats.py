@@ -61,7 +61,9 @@ def within_group_spearman(x: np.ndarray, y: np.ndarray, group: np.ndarray) -> fl
     if len(x) < 3:
         return float("nan")
     rx, ry = _centred_within(_ranks(x), group), _centred_within(_ranks(y), group)
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+    _, inverse = np.unique(group, return_inverse=True)
+    varies = [np.ptp(rx[inverse == g]) > 0 and np.ptp(ry[inverse == g]) > 0 for g in range(inverse.max() + 1)]
+    if not any(varies):
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
 

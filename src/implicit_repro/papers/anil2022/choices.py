@@ -59,23 +59,32 @@ def _reach(t: dict) -> str:
             f"{1 + 2 * blocks} convolutions, then the 3 of the head)")
 
 
+def _prefix_harder(t: dict) -> str:
+    reach, bits = training_reach(t), t["data"]["harder_bits"]
+    within = [b for b in bits if b - 1 <= reach]
+    verdict = (f"every harder length ({bits}) is beyond it: more iterations are needed, by the same algorithm"
+               if not within else f"the harder lengths {within} are NOT beyond it: the training budget already "
+                                  "covers them, so a gain there is not upward generalization")
+    return (f"Harder is harder when it outruns the reach: {_reach(t)}; the last bit of an n-bit string depends on "
+            f"the first, n − 1 positions away. Every training string ({t['data']['train_bits']} bits) is "
+            f"{'within reach' if t['data']['train_bits'] - 1 <= reach else 'BEYOND reach'}, and {verdict}.")
+
+
 # Why each harder split is harder (papers/anil2022/difficulty.py; tests/test_difficulty.py checks it at small).
 HARDER_IS_HARDER = {
-    "prefix_sums": lambda t: (
-        f"Harder is harder: {_reach(t)}; the last bit of an n-bit string depends on the first, n − 1 positions "
-        f"away, so every training string ({t['data']['train_bits']} bits) is within reach and no harder one "
-        f"({t['data']['harder_bits']}) is: more iterations are needed, by the same algorithm."),
+    "prefix_sums": lambda t: _prefix_harder(t),
     "mazes": lambda t: (
-        f"Harder is harder: {_reach(t)}; a maze needs about its path's length in pixels (information travels "
-        f"along the corridor). Every training maze (size {t['data']['train_size']}) is within reach, and the median "
-        f"path of each harder size ({t['data']['harder_sizes']}) is beyond it, as tests/test_difficulty.py measures "
-        "on drawn mazes (sizes 7 and 9, used before, were not harder: their median paths were within reach)."),
+        f"Harder is harder where paths outrun the reach: {_reach(t)}; a maze needs about its path's length in "
+        "pixels (information travels along the corridor). At `small`, tests/test_difficulty.py draws mazes and "
+        f"checks that every training path (size {t['data']['train_size']}) is within reach and that the median "
+        f"path of each harder size is beyond it (sizes 7 and 9, used before, were not: their median paths were "
+        "within reach)."),
     "matrix_inversion": lambda t: (
         "Harder is not yet shown to be harder: a smaller c makes A worse conditioned, but no receptive field "
         "bounds what the training budget can do (still open)."),
     "edge_copy": lambda t: (
-        "Harder is not harder with mean aggregation: every model scored 1.0 on the larger graphs at the training "
-        "budget." if t["model"].get("aggregation") == "mean" else
+        "Harder is not harder with mean aggregation: at small, every model scored 1.0 on the larger graphs at the "
+        "training budget." if t["model"].get("aggregation") == "mean" else
         "Harder in the dataset paper's sense (larger graphs): with sum aggregation each node's messages grow with "
         f"its in-degree ({t['data']['train_nodes'][1] - 1} at most in training, "
         f"{max(t['data']['harder_nodes']) - 1} on the harder graphs), so the state leaves the range training saw; "
@@ -159,7 +168,7 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         "AA and accuracy within interventions (ranks centred on each intervention's mean, so arms that differ on "
         "both cannot make the correlation; the pooled ρ is shown beside it). Claim 3 compares all models of an "
         "arm with the baseline on the hardest split where the baseline leaves room for the effect (mean accuracy "
-        f"above {ROOM:g} for penalizing, below {1 - ROOM:g} for promoting). Claim 4 is tested within models: each "
+        f"at least {ROOM:g} for penalizing, at most {1 - ROOM:g} for promoting). Claim 4 is tested within models: each "
         f"eligible model's correlation of per-example AA with correctness (with at least {MIN_PER_CLASS} correct "
         f"and {MIN_PER_CLASS} wrong examples), averaged over models. A verdict needs at least {MIN_PER_GROUP} "
         f"models in every group compared ({MIN_FOR_CORRELATION} for claim 2's correlation across models): below "

@@ -46,14 +46,14 @@ def scorecard(records: list[dict]) -> list[dict]:
     for task, order in split_orders(records).items():
         by_task = ok[ok["task"] == task]
         if len(order) < 2 or by_task.empty:
-            why = "no harder split was evaluated" if len(order) < 2 else "no converged model (every run diverged)"
+            why = "no harder split was evaluated" if len(order) < 2 else "every run diverged in training"
             rows += [row(PAPER, c, task, f"cannot be scored: {why}", float("nan"), CANNOT_SCORE, 0, part=part)
                      for c, part in ((1, "promote"), (1, "baseline"), (2, ""), (3, "promote"), (3, "penalize"),
                                      (4, ""))]
             continue
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
-        outcomes = model_outcomes(by_task)
+        outcomes = model_outcomes(summary[summary["task"] == task])  # diverged runs count as trained
         eligible = hard.merge(outcomes.loc[outcomes["eligible"], MODEL], on=MODEL)
         rows += [
             *claim1(task, eligible, hardest, outcomes),
@@ -90,6 +90,8 @@ def claim1(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
                 f"largest test-time budget; {ELIGIBLE}: {len(arm)} ({outcome_counts(outcomes[arm_of == kind])})")
         value = float(np.mean(gain)) if len(gain) else float("nan")
         evidence = Evidence((gain,), np.mean, names=(model_names(arm),))
+        if not (arm_of == kind).any():
+            text, evidence = f"{text}: cannot be scored, no model of this arm at this scale", CANNOT_SCORE
         rows.append(row(PAPER, 1, task, text, value,
                         short_of(outcomes[arm_of == kind], len(arm), MIN_PER_GROUP) or evidence, len(gain), part=part))
     return rows
@@ -114,13 +116,18 @@ def claim2(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
     """Across models, within arms: AA and accuracy are ranked over all models and each rank centred
     on its arm's mean, so arms that differ on both (one near AA 1 and solving, one near 0 and
     failing) cannot make the correlation by themselves. The pooled ρ is shown beside it."""
+    finite = np.isfinite(eligible[["aa", "acc_at_max_iters"]].to_numpy(dtype=float)).all(axis=1)
+    dropped = int((~finite).sum())  # a state that overflowed on this split has no AA
+    eligible = eligible[finite]
     arm = eligible["intervention"].astype("category").cat.codes.to_numpy()
     triples = np.column_stack([eligible[["aa", "acc_at_max_iters"]].to_numpy(dtype=float), arm])
     stat = lambda t: within_group_spearman(t[:, 0], t[:, 1], t[:, 2])  # noqa: E731
     pooled = spearman(triples[:, 0], triples[:, 1]) if len(triples) else float("nan")
     text = (f"Spearman correlation across models of AA and accuracy on {split} (largest budget) within "
             f"interventions (ranks centred on each intervention's mean; pooled ρ = {pooled:.2f}); {ELIGIBLE}: "
-            f"{len(triples)} ({outcome_counts(outcomes)}; a verdict from {MIN_FOR_CORRELATION})")
+            f"{len(triples)} ({outcome_counts(outcomes)}"
+            + (f"; {dropped} more without a finite AA there" if dropped else "")
+            + f"; a verdict from {MIN_FOR_CORRELATION})")
     evidence = Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),))
     return row(PAPER, 2, task, text, stat(triples) if len(triples) else float("nan"),
                short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence, len(triples))
@@ -139,7 +146,7 @@ def claim3_split(by_task: pd.DataFrame, order: list[str], kind: str) -> tuple[st
     mean = base.groupby("split")["acc_at_max_iters"].mean()
     harder = [s for s in order if s != IN_DISTRIBUTION]
     room = (lambda m: m <= 1 - ROOM) if kind == "promote" else (lambda m: m >= ROOM)
-    where = "below" if kind == "promote" else "above"
+    where = "at most" if kind == "promote" else "at least"
     bound = 1 - ROOM if kind == "promote" else ROOM
     for split in reversed(harder):
         if split in mean and room(mean[split]):
@@ -198,7 +205,7 @@ def model_outcomes(by_task: pd.DataFrame) -> pd.DataFrame:
     models = model_frame(by_task)
     learned = models["acc_at_train_iters"] >= LEARNED_ACCURACY
     converged = models["residual_at_max_iters"] <= CONVERGED_RESIDUAL
-    collapsed = models["acc_at_max_iters"] <= models["acc_at_train_iters"] - COLLAPSE_DROP
+    collapsed = models["acc_at_train_iters"] - models["acc_at_max_iters"] >= COLLAPSE_DROP - 1e-9  # 0.96 -> 0.91
     return models.assign(learned=learned, converged=converged, collapsed=collapsed,
                          eligible=learned & converged & ~collapsed)
 

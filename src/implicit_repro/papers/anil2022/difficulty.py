@@ -13,8 +13,10 @@ information one position (pixel) per layer.
   travels along the corridor, so an instance needs about the path's length in pixels (each raster
   pixel of the maze is a 2x2 block, so a path covering p pixels is p / 2 long).
 
-tests/test_difficulty.py checks the configured scales with these: every training instance within
-the training reach, and the typical (median) instance of every harder split beyond it.
+tests/test_difficulty.py checks the committed scale (small) with these: every training instance within
+the training reach, and the typical (median) instance of every harder split beyond it. The paper
+preset keeps the paper's sizes, some of which its longer training budget already reaches; the
+README's Choices say which.
 """
 
 from __future__ import annotations
