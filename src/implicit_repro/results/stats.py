@@ -60,16 +60,16 @@ def within_group_spearman(x: np.ndarray, y: np.ndarray, group: np.ndarray) -> fl
     x and y move together inside each group does. NaN when no group varies in both."""
     if len(x) < 3:
         return float("nan")
-    rx, ry = _centred_within(_ranks(x), group), _centred_within(_ranks(y), group)
     _, inverse = np.unique(group, return_inverse=True)
+    rx, ry = _centred_within(_ranks(x), inverse), _centred_within(_ranks(y), inverse)
     varies = [np.ptp(rx[inverse == g]) > 0 and np.ptp(ry[inverse == g]) > 0 for g in range(inverse.max() + 1)]
     if not any(varies):
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def _centred_within(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    _, inverse = np.unique(group, return_inverse=True)
+def _centred_within(values: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """``values`` minus their group's mean; ``inverse``: each value's group index 0..G-1."""
     means = np.bincount(inverse, weights=values) / np.bincount(inverse)
     return values - means[inverse]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from implicit_repro.papers.anil2022.claims import (COLLAPSE_DROP, CONVERGED_RESIDUAL, LEARNED_ACCURACY, MIN_PER_CLASS,
                                                   ROOM)
-from implicit_repro.papers.anil2022.difficulty import training_reach
+from implicit_repro.papers.anil2022.difficulty import HEAD_CONVS, convs_per_iteration, training_reach
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
 
@@ -54,9 +54,8 @@ TASK_CHOICES = {
 }
 
 def _reach(t: dict) -> str:
-    blocks = t["model"]["blocks"]
     return (f"the training budget reaches {training_reach(t)} positions ({t['train']['iters']} iterations × "
-            f"{1 + 2 * blocks} convolutions, then the 3 of the head)")
+            f"{convs_per_iteration(t['model']['blocks'])} convolutions, then the {HEAD_CONVS} of the head)")
 
 
 def _prefix_harder(t: dict) -> str:
@@ -72,7 +71,7 @@ def _prefix_harder(t: dict) -> str:
 
 # Why each harder split is harder (papers/anil2022/difficulty.py; tests/test_difficulty.py checks it at small).
 HARDER_IS_HARDER = {
-    "prefix_sums": lambda t: _prefix_harder(t),
+    "prefix_sums": _prefix_harder,
     "mazes": lambda t: (
         f"Harder is harder where paths outrun the reach: {_reach(t)}; a maze needs about its path's length in "
         "pixels (information travels along the corridor). At `small`, tests/test_difficulty.py draws mazes and "

@@ -54,12 +54,12 @@ def scorecard(records: list[dict]) -> list[dict]:
         hardest = order[-1]
         hard = by_task[by_task["split"] == hardest]
         outcomes = model_outcomes(summary[summary["task"] == task])  # diverged runs count as trained
-        eligible = hard.merge(outcomes.loc[outcomes["eligible"], MODEL], on=MODEL)
+        eligible = eligible_of(outcomes)
         rows += [
-            *claim1(task, eligible, hardest, outcomes),
-            claim2(task, eligible, hardest, outcomes),
+            *claim1(task, hard.merge(eligible, on=MODEL), hardest, outcomes),
+            claim2(task, hard.merge(eligible, on=MODEL), hardest, outcomes),
             *claim3(task, by_task, order),
-            claim4(task, by_task, examples, hardest, outcomes),
+            claim4(task, split_examples(examples, eligible, hardest), hardest, outcomes),
         ]
     return rows
 
@@ -145,15 +145,18 @@ def claim3_split(by_task: pd.DataFrame, order: list[str], kind: str) -> tuple[st
     base = by_task[by_task["intervention"].map(lambda i: get_intervention(i).effect) == "baseline"]
     mean = base.groupby("split")["acc_at_max_iters"].mean()
     harder = [s for s in order if s != IN_DISTRIBUTION]
-    room = (lambda m: m <= 1 - ROOM) if kind == "promote" else (lambda m: m >= ROOM)
-    where = "at most" if kind == "promote" else "at least"
-    bound = 1 - ROOM if kind == "promote" else ROOM
+    where, bound = ("at most", 1 - ROOM) if kind == "promote" else ("at least", ROOM)
     for split in reversed(harder):
-        if split in mean and room(mean[split]):
+        if split in mean and leaves_room(kind, mean[split]):
             note = "" if split == harder[-1] else (f"; on {split}, the hardest split whose baseline mean accuracy "
                                                      f"is {where} {bound:g}")
             return split, note
     return harder[-1], ""
+
+
+def leaves_room(kind: str, baseline_mean: float) -> bool:
+    """Whether a baseline of this mean accuracy leaves room for ``kind``'s effect (see ROOM)."""
+    return baseline_mean <= 1 - ROOM if kind == "promote" else baseline_mean >= ROOM
 
 
 def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
@@ -174,7 +177,7 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
             rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, {missing} at this scale", float("nan"),
                             CANNOT_SCORE, 0, part=kind))
             continue
-        if not (ROOM <= np.mean(base) if kind == "penalize" else np.mean(base) <= 1 - ROOM):
+        if not leaves_room(kind, np.mean(base)):
             at = "floor" if kind == "penalize" else "ceiling"
             rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, the baseline is at the {at} on every harder "
                                             f"split (mean accuracy {np.mean(base):.3f} on {split})",
@@ -217,17 +220,21 @@ def learned_models(by_task: pd.DataFrame) -> pd.DataFrame:
     return outcomes.loc[outcomes["learned"], MODEL]
 
 
-def eligible_models(by_task: pd.DataFrame) -> pd.DataFrame:
-    """The models (``MODEL`` columns) claims 1, 2 and 4 are scored on: learned, converged and not
-    collapsed (``model_outcomes``)."""
-    outcomes = model_outcomes(by_task)
+def eligible_of(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The models (``MODEL`` columns) claims 1, 2 and 4 are scored on, of ``model_outcomes``: learned,
+    converged and not collapsed."""
     return outcomes.loc[outcomes["eligible"], MODEL]
+
+
+def split_examples(examples: pd.DataFrame, models: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The per-example rows (AA, correct) of ``split`` from ``models`` (``MODEL`` columns)."""
+    keep = examples.merge(models, on=MODEL)
+    return keep[keep["split"] == split]
 
 
 def eligible_model_examples(by_task: pd.DataFrame, examples: pd.DataFrame, split: str) -> pd.DataFrame:
     """The per-example rows (AA, correct) of ``split`` from the models claims 1, 2 and 4 read."""
-    keep = examples.merge(eligible_models(by_task), on=MODEL)
-    return keep[keep["split"] == split]
+    return split_examples(examples, eligible_of(model_outcomes(by_task)), split)
 
 
 def per_model_correlations(examples: pd.DataFrame) -> pd.DataFrame:
@@ -253,8 +260,9 @@ def within_model_correlation(examples: pd.DataFrame) -> tuple[float, Evidence, i
     return value, Evidence((r,), np.mean, names=(model_names(used),)), len(r), len(per_model)
 
 
-def claim4(task: str, by_task: pd.DataFrame, examples: pd.DataFrame, split: str, outcomes: pd.DataFrame) -> dict:
-    value, judged, used, eligible = within_model_correlation(eligible_model_examples(by_task, examples, split))
+def claim4(task: str, examples: pd.DataFrame, split: str, outcomes: pd.DataFrame) -> dict:
+    """``examples``: the per-example rows of ``split`` from the eligible models."""
+    value, judged, used, eligible = within_model_correlation(examples)
     text = (f"mean over models of the within-model point-biserial correlation of per-example AA and correctness on "
             f"{split} (models resampled); {ELIGIBLE}, with at least {MIN_PER_CLASS} correct and {MIN_PER_CLASS} "
             f"wrong examples there: {used} of {eligible} eligible ({outcome_counts(outcomes)})")
