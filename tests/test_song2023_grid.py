@@ -36,7 +36,7 @@ def test_smoke_grid_counted_by_hand():
                  "deq_jfb/L6_w4_d1", "wt/L1_w4_d1", "untied/L1_w4_d1", "wt_masked_distinct/L2_w4_d0.5",
                  "wt_masked_shared/L2_w4_d0.5", "wt/L1_w4_d1_e1", "deq_ift/L2_w4_d1_e1", "untied/L2_w4_d1_e1"):
         assert name in names, name
-    matched = [r for r in vision if r.eval_spec["match_density"] is not None]
+    matched = [r for r in vision if r.eval_spec["match_densities"]]
     assert {r.train_spec["model"]["variant"] for r in matched} == {"wt", "untied"}
     assert len(vision) == 6 + 2 + 2 + len({r.key for r in matched}) + 6
     sequence = [r for r in runs if r.task == "prefix_sums"]
@@ -64,9 +64,39 @@ def test_variants_map_to_their_gradient_solver_and_penalty():
 def test_matched_width_minimises_the_parameter_gap():
     target = grid.active_parameters(16, 0.25, 1, 10)
     w = grid.matched_width(target, 4, 1, 10)
-    gaps = {c: abs(grid.dense_parameters(c, 1, 10) - target) for c in range(4, 64, 4)}
+    gaps = {c: abs(grid.dense_parameters(c, 1, 10) - target) for c in range(2, 64)}
     assert gaps[w] == min(gaps.values())
     assert grid.dense_parameters(w, 1, 10) < grid.dense_parameters(16, 1, 10)
+    # Any width, not only multiples of the groups: the multiples of 4 miss this target by over 20%.
+    assert abs(grid.dense_parameters(w, 1, 10) - target) / target <= grid.MATCH_TOLERANCE
+    assert min(abs(grid.dense_parameters(c, 1, 10) - target) / target for c in (8, 12)) > 0.2
+
+
+def test_group_count_keeps_two_channels_per_group():
+    assert [grid.group_count(w, 4) for w in (2, 3, 4, 6, 8, 9, 10, 16)] == [1, 1, 2, 3, 4, 3, 2, 4]
+    for w in range(2, 40):
+        g = grid.group_count(w, 4)
+        assert w % g == 0 and w >= 2 * g
+
+
+def test_small_sparse_references_hit_their_targets_and_a_run_serves_several_densities():
+    s = section("small")
+    runs = grid.runs(s)
+    st = s["studies"]["sparse_masks"]
+    matched = [r for r in runs if r.eval_spec["match_densities"]]
+    assert matched
+    for r in matched:
+        m = r.train_spec["model"]
+        blocks = m["depth"] if m["variant"] == "untied" else 1
+        count = grid.dense_parameters(m["width"], m["in_channels"], m["classes"], 2, blocks)
+        assert m["width"] >= 2 * m["groups"] and m["width"] % m["groups"] == 0
+        for d in r.eval_spec["match_densities"]:
+            target = grid.active_parameters(st["width"], d, m["in_channels"], m["classes"])
+            assert abs(count - target) / target <= grid.MATCH_TOLERANCE, (r.key, d)
+    # One dense reference can match two densities: it is asked once and serves both.
+    both = section("smoke", {"studies": {"sparse_masks": {"densities": [0.5, 0.51]}}})
+    served = [r.eval_spec["match_densities"] for r in grid.runs(both) if r.eval_spec["match_densities"]]
+    assert [0.5, 0.51] in served
 
 
 def test_small_and_paper_grids_build():
@@ -86,6 +116,7 @@ def test_small_and_paper_grids_build():
         ({"studies": {"capacity": {"depths": [0, 2]}}}, "song2023.studies.capacity.depths.0"),
         ({"studies": {"wt_vs_deq": {"depth": 0}}}, "song2023.studies.wt_vs_deq.depth"),
         ({"studies": {"capacity": {"widths": [5]}}}, "song2023.studies.capacity.widths"),
+        ({"model": {"groups": 4}}, "song2023.studies.wt_vs_deq.width` has width 4, below 2 x the GroupNorm groups"),
         ({"studies": {"wt_vs_deq": {"variants": ["wt", "wt_masked_distinct"]}}},
          "song2023.studies.wt_vs_deq.variants"),
         ({"studies": {"sparse_masks": {"variants": ["wt"]}}}, "song2023.studies.sparse_masks.variants"),
@@ -104,7 +135,7 @@ def test_bad_song2023_values_are_rejected_naming_the_key(overrides, fragment):
 
 @pytest.mark.parametrize("variant, depth, width, density, dims, classes",
                          [("wt", 4, 8, 1.0, 2, 10), ("untied", 3, 8, 1.0, 2, 10),
-                          ("wt_masked_distinct", 4, 16, 0.25, 2, 100), ("wt", 4, 4, 1.0, 1, 2)])
+                          ("wt_masked_distinct", 4, 16, 0.25, 2, 100), ("wt", 4, 8, 1.0, 1, 2)])
 def test_the_grids_parameter_counts_are_the_models(variant, depth, width, density, dims, classes):
     # The Snakefile cannot import torch, so the grid counts parameters from the block's layout
     # to choose matched widths; the count must be the model's own.

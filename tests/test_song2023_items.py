@@ -36,7 +36,8 @@ def record(variant="wt", *, task="digits", studies=("wt_vs_deq",), depth=4, widt
     run = f"{variant}/L{depth}_w{width}_d{density:g}"
     return {
         "paper": "song2023", "task": task, "run": run, "variant": variant, "depth": depth, "width": width,
-        "density": density, "seed": seed, "studies": list(studies), "match_density": match_density,
+        "density": density, "seed": seed, "studies": list(studies),
+        "match_densities": [] if match_density is None else [match_density],
         "status": status, "diverged_reason": "non-finite loss" if status == "diverged" else None,
         "params_total": params_total, "params_active": params_active if params_active is not None else params_total,
         "test_accuracy": acc if status == "ok" else None, "memory_bytes": memory_bytes,
@@ -212,11 +213,15 @@ def test_claim2a_value_and_sign():
     assert flipped["value"] == pytest.approx(-0.1) and flipped["verdict"] == "not replicated"
 
 
-def test_claim2b_counts_divergences():
-    b = _claims(wt_vs_deq([0.9] * 3, [0.8] * 3, diverged_deq=3))[2][1]
-    assert b["statistic"].startswith("(b)")
-    assert b["value"] == pytest.approx(3 / 12)  # 3 of the 12 DEQ runs, none of wt's 3
-    assert b["n"] == 15
+def test_claim2b_compares_the_seed_spread_and_counts_divergences():
+    steady, wild = [0.90, 0.91, 0.92, 0.90, 0.91], [0.5, 0.9, 0.7, 0.6, 0.8]
+    b = _claims(wt_vs_deq(steady, wild, diverged_deq=3))[2][1]
+    assert b["statistic"].startswith("(b)") and b["part"] == "(b) stability"
+    assert b["value"] == pytest.approx(math.log(np.std(wild, ddof=1) / np.std(steady, ddof=1)))
+    assert b["verdict"] == "replicated"
+    assert "diverged runs deq_ift 0/5, wt 0/5" in b["statistic"]
+    flipped = _claims(wt_vs_deq(wild, steady))[2][1]
+    assert flipped["value"] == pytest.approx(-b["value"]) and flipped["verdict"] == "not replicated"
 
 
 def test_claim2_efficiency_ratios():
@@ -234,35 +239,95 @@ def test_fewer_runs_than_the_minimum_give_too_few_models():
     assert a["ci_low"] < a["value"] < a["ci_high"]  # the interval is shown, the verdict withheld
 
 
-def design_grid(seeds: int, spread: float = 0.2) -> list[dict]:
-    """Two design cells whose true accuracies differ by ``spread``, ``seeds`` runs each."""
-    return [record("wt", studies=["design_guidelines"], depth=d, width=8, density=1.0, seed=s,
-                   acc=0.5 + spread * (d == 4) + 0.01 * s) for d in (2, 4) for s in range(seeds)]
+def design_grid(seeds: int, effects=(0.0, 0.0, 0.0), noise: float = 0.01, rng=None) -> list[dict]:
+    """The design grid depth (2, 4) × width (8, 16) × density (0.5, 1): accuracy 0.6 plus each
+    factor's effect at its high level, plus seed noise (fixed offsets, or normal with ``rng``)."""
+    recs = []
+    for depth in (2, 4):
+        for width in (8, 16):
+            for d in (0.5, 1.0):
+                for s in range(seeds):
+                    jitter = noise * (s - (seeds - 1) / 2) if rng is None else noise * rng.standard_normal()
+                    acc = 0.6 + effects[0] * (depth == 4) + effects[1] * (width == 16) + effects[2] * (d == 1) + jitter
+                    recs.append(record("wt" if d == 1 else "wt_masked_distinct", studies=["design_guidelines"],
+                                       depth=depth, width=width, density=d, seed=s, acc=float(acc),
+                                       params_active=int(width * width * 10 * d)))
+    return recs
 
 
-def test_claim4_minimum_per_cell_is_pinned_at_three():
-    """Written out, not read from MIN_PER_CELL: lowering it to 2 must fail here."""
-    assert _claims(design_grid(3))[4][0]["verdict"] == "replicated"
-    assert _claims(design_grid(2))[4][0]["verdict"] == "too few models"
+def test_claim4_scores_each_factors_main_effect():
+    rows = {r["part"]: r for r in _claims(design_grid(5, effects=(0.1, 0.0, -0.05)))[4]}
+    assert set(rows) == {"depth", "width", "density"}
+    assert rows["depth"]["value"] == pytest.approx(0.1) and rows["depth"]["verdict"] == "replicated"
+    assert "depth 2 → 4, 4 pairs of cells" in rows["depth"]["statistic"]
+    # No width effect, measured tightly: the whole CI lies below the smallest effect of interest.
+    assert rows["width"]["value"] == pytest.approx(0.0, abs=1e-12) and rows["width"]["verdict"] == "not replicated"
+    assert rows["width"]["ci_high"] < 0.01
+    assert rows["density"]["value"] == pytest.approx(-0.05) and rows["density"]["verdict"] == "not replicated"
 
 
-def test_claim3_uses_the_matched_width_dense_wt():
+def test_claim4_minimum_per_cell_is_the_engines_five():
+    """Written out: four seeds per cell must not give a verdict."""
+    assert _claims(design_grid(5, effects=(0.1, 0, 0)))[4][0]["verdict"] == "replicated"
+    assert _claims(design_grid(4, effects=(0.1, 0, 0)))[4][0]["verdict"] == "too few models"
+
+
+def test_claim4_rarely_replicates_when_no_design_choice_matters():
+    rng = np.random.default_rng(1)
+    false = 0
+    for trial in range(20):
+        rows = _claims(design_grid(5, noise=0.03, rng=rng), fragility=False)[4]
+        false += sum(r["verdict"] == "replicated" for r in rows)
+    assert false <= 4  # of 60 rows: a 95% interval excludes 0 in about 1 in 20 (one-sided: 1 in 40)
+
+
+def sparse_records(matched_params: int = 1000) -> list[dict]:
     recs = []
     for s in range(5):
-        recs.append(record("wt", studies=["sparse_masks"], width=16, seed=s, acc=0.95))  # unmatched dense WT
+        recs.append(record("wt", studies=["sparse_masks"], width=16, seed=s, acc=0.95))  # equal total parameters
         for d, distinct, shared, matched in ((0.25, 0.9, 0.85, 0.7), (0.5, 0.5, 0.6, 0.6)):
             recs.append(record("wt_masked_distinct", studies=["sparse_masks"], width=16, density=d, seed=s,
-                               acc=distinct + 0.01 * s))
+                               acc=distinct + 0.01 * s, params_total=4000, params_active=1000))
             recs.append(record("wt_masked_shared", studies=["sparse_masks"], width=16, density=d, seed=s, acc=shared))
             recs.append(record("wt", studies=["sparse_masks"], width=int(16 * d), match_density=d, seed=s,
-                               acc=matched))
-    matched_row, shared_row = _claims(recs)[3]
-    assert matched_row["value"] == pytest.approx(0.92 - 0.7)  # d = 0.25, against the width-4 WT
-    assert "d = 0.25" in matched_row["statistic"] and matched_row["verdict"] == "replicated"
-    assert shared_row["value"] == pytest.approx(0.92 - 0.85)
+                               acc=matched, params_total=matched_params))
+    return recs
 
 
-def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
+def test_claim3_compares_distinct_masks_with_matched_equal_total_and_shared():
+    rows = {r["part"]: r for r in _claims(sparse_records())[3]}
+    matched = rows["distinct masks vs matched dense"]
+    assert matched["value"] == pytest.approx(0.92 - 0.7)  # d = 0.25, against the width-4 WT
+    assert "d = 0.25" in matched["statistic"] and "0.0% off" in matched["statistic"]
+    assert matched["verdict"] == "replicated"
+    total = rows["distinct masks vs equal total parameters"]
+    assert total["value"] == pytest.approx(0.92 - 0.95) and "width 16" in total["statistic"]
+    assert rows["distinct vs shared masks"]["value"] == pytest.approx(0.92 - 0.85)
+    assert rows["capacity limit"]["verdict"] == "inconclusive"  # no capacity study in these records
+
+
+def test_claim3_refuses_a_reference_that_misses_its_parameter_target():
+    rows = {r["part"]: r for r in _claims(sparse_records(matched_params=1200))[3]}
+    matched = rows["distinct masks vs matched dense"]
+    assert matched["verdict"] == "cannot be scored" and "20.0% off" in matched["statistic"]
+    assert rows["distinct vs shared masks"]["verdict"] == "replicated"
+
+
+def test_claim3_capacity_limit_is_the_untied_gain_over_wts():
+    recs = []
+    accs = {("wt", 2): 0.80, ("wt", 4): 0.85, ("wt", 8): 0.86, ("untied", 2): 0.80, ("untied", 4): 0.86,
+            ("untied", 8): 0.92}
+    for (v, depth), acc in accs.items():
+        for width in (8, 16):
+            for s in range(5):
+                recs.append(record(v, studies=["capacity"], depth=depth, width=width, seed=s,
+                                   acc=acc + 0.001 * s - (0.3 if width == 8 else 0)))
+    (row,) = [r for r in _claims(recs)[3] if r["part"] == "capacity limit"]
+    assert row["value"] == pytest.approx((0.92 - 0.86) - (0.86 - 0.85))  # L 4 -> 8, not 2 -> 8
+    assert "L 4 → 8, width 16" in row["statistic"] and row["verdict"] == "replicated"
+
+
+def test_the_design_table_names_the_best_cell(tmp_path):
     recs = []
     means = {(2, 8, 1.0): 0.70, (4, 8, 0.5): 0.90, (2, 16, 1.0): 0.60, (4, 4, 1.0): 0.80}
     for (depth, width, d), m in means.items():
@@ -270,12 +335,6 @@ def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
             recs.append(record("wt" if d == 1 else "wt_masked_distinct", studies=["design_guidelines"], depth=depth,
                                width=width, density=d, seed=s, acc=m + noise,
                                params_active=int(width * width * 10 * d)))
-    (row,) = _claims(recs)[4]
-    cell_means = np.array(list(means.values()))
-    seed_noise = np.var([-0.01, 0.0, 0.01], ddof=1) / 3
-    assert row["value"] == pytest.approx(np.var(cell_means, ddof=1) - seed_noise)
-    assert row["verdict"] == "replicated"
-    assert "best cell L=4, width 8, density 0.5 (0.900), worst L=2, width 16, density 1 (0.600)" in row["statistic"]
     frame = build("table_design_guidelines", recs, tmp_path / "t")
     sentence = frame["guideline"].iloc[0]
     assert sentence.startswith("Best cell overall: L=4, width 8, density 0.5 (accuracy 0.900")
@@ -284,30 +343,6 @@ def test_claim4_and_the_guideline_name_the_best_cell(tmp_path):
     # not; the best of that budget is the L=4, w=8 cell.
     best = frame[frame["best_in_budget"]]
     assert (4, 8, 0.5) in set(zip(best["depth"], best["width"], best["density"]))
-
-
-def test_claim4_has_no_effect_when_cells_differ_only_by_seed_noise():
-    from implicit_repro.papers.song2023.claims import between_cell_variance
-
-    rng = np.random.default_rng(0)
-    null = [between_cell_variance(*(0.8 + 0.05 * rng.standard_normal(3) for _ in range(6))) for _ in range(4000)]
-    assert abs(np.mean(null)) < 2e-4  # unbiased: about 0 with no design effect (max - min would be ~0.07)
-    effect = between_cell_variance(np.array([0.5, 0.51, 0.49]), np.array([0.9, 0.91, 0.89]))
-    assert effect == pytest.approx(np.var([0.5, 0.9], ddof=1) - 1e-4 / 3)
-
-
-def test_claim4_rarely_replicates_when_no_design_choice_matters():
-    # 12 cells x 3 seeds with equal true means: a percentile interval of the bias-corrected variance
-    # excluded 0 in about 40% of such grids; the basic interval must keep false verdicts rare.
-    rng = np.random.default_rng(1)
-    false = 0
-    for trial in range(40):
-        recs = [record("wt", studies=["design_guidelines"], depth=d, width=w, density=1.0, seed=s,
-                       acc=float(0.8 + 0.03 * rng.standard_normal()))
-                for d in (2, 4, 8) for w in (8, 16, 24, 32) for s in range(3)]
-        (row,) = _claims(recs, fragility=False)[4]
-        false += row["verdict"] == "replicated"
-    assert false <= 4
 
 
 def test_guideline_sentence_follows_the_numbers():

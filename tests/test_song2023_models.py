@@ -249,11 +249,11 @@ def test_ift_gradient_differs_from_a_wrong_reference():
 # ---------------------------------------------------------------- parameters, shapes, arguments
 
 def test_parameter_counts_of_a_tiny_model():
-    # width 4 (GroupNorm 4 groups), 1 input channel, 3 classes, 3x3 kernels:
+    # width 4 (GroupNorm 2 groups: two channels each), 1 input channel, 3 classes, 3x3 kernels:
     inject = 9 * 1 * 4 + 4 + 2 * 4  # conv with bias, GroupNorm = 48
     conv = 9 * 4 * 4  # 144 per bias-free conv
     block = 2 * conv + 3 * 2 * 4  # two convs, three GroupNorms = 312
-    head = 4 * 3 + 3  # linear = 15
+    head = (4 * 4 + 4) + (4 * 3 + 3)  # 1x1 conv with bias, then linear = 35
     dense = inject + block + head
     kw = dict(depth=3, width=4, in_channels=1, classes=3)
     assert count_parameters(net("wt", **kw)) == {"total": dense, "active": dense}
@@ -266,6 +266,34 @@ def test_parameter_counts_of_a_tiny_model():
     assert count_parameters(net("untied", **kw)) == {"total": untied, "active": untied}
 
 
+def _normalized_states(width: int, groups: int, n: int = 64) -> torch.Tensor:
+    """States as the block leaves them: GroupNorm'd (every state the head ever sees is GN3's output)."""
+    torch.manual_seed(1)
+    return F.group_norm(torch.randn(n, width, 8, 8), groups)
+
+
+def _rank(features: torch.Tensor) -> int:
+    return int(torch.linalg.matrix_rank(features.double(), rtol=1e-6))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+def test_the_readout_sees_every_channel_at_every_width_the_config_allows(groups):
+    # A GroupNorm'd state pooled as is (or mapped linearly) has rank width - groups: at width =
+    # groups every input gets the same logits. The head's 1x1 conv + ReLU before pooling restores it.
+    for width in range(2 * groups, 2 * groups + 13, groups):
+        torch.manual_seed(0)
+        model = build_model("wt", depth=1, width=width, in_channels=1, classes=10, groups=groups)
+        z = _normalized_states(width, groups)
+        with torch.no_grad():
+            assert _rank(model.pooled_features(z)) == width, (width, groups)
+            assert _rank(z.mean(dim=(2, 3))) == width - groups  # what pooling the state itself would see
+
+
+def test_widths_below_two_channels_per_group_are_refused():
+    with pytest.raises(ValueError, match="at least 2 x groups"):
+        build_model("wt", depth=1, width=4, in_channels=1, classes=10, groups=4)
+
+
 def test_sequences_give_logits_per_position():
     x = torch.randint(0, 2, (2, 1, 11)).float()
     for variant in ("wt", "untied", "wt_masked_distinct", "deq_ift"):
@@ -274,10 +302,10 @@ def test_sequences_give_logits_per_position():
         assert model(x, 3).shape == (2, 2, 11)
 
 
-def test_default_groups_divide_the_width():
+def test_default_groups_divide_the_width_and_keep_two_channels_each():
     assert net(width=12).blocks[0].norm1.num_groups == 6
     assert net(width=16).blocks[0].norm1.num_groups == 8
-    assert net(width=3).blocks[0].norm1.num_groups == 3
+    assert net(width=3).blocks[0].norm1.num_groups == 1  # two channels per group at least
 
 
 @pytest.mark.parametrize("kwargs, word", [

@@ -4,9 +4,8 @@ values in force. Every number here is formatted from the config section, never t
 from __future__ import annotations
 
 from implicit_repro.data.digits import SKLEARN_TEST_FRACTION
-from implicit_repro.papers.song2023.grid import SEQUENCE_TASK, vision_task
+from implicit_repro.papers.song2023.grid import MATCH_TOLERANCE, SEQUENCE_TASK, vision_task
 from implicit_repro.results.scorecard import MIN_PER_GROUP
-from implicit_repro.papers.song2023.claims import MIN_PER_CELL
 
 DATASETS = {
     "digits": f"scikit-learn's bundled 8×8 digits (1,797 images; its fixed {1 - SKLEARN_TEST_FRACTION:.0%} / "
@@ -34,8 +33,10 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
            if aug else "; no augmentation.") + " Pixels in [0, 1] (CIFAR: normalized per channel).",
         "- One block for every variant: f(z; x) = GN(ReLU(z + GN(conv₂(ReLU(GN(conv₁ z)))) + u(x))), 3×3 "
         f"bias-free convolutions of the state's width, GroupNorm with {s['model']['groups']} groups, the injection "
-        "u(x) = GN(conv(x)) computed once per input; head: global average pool + linear (1×1 conv per position "
-        "on prefix sums). Variants differ only in depth, tying, solver, gradient and masks.",
+        "u(x) = GN(conv(x)) computed once per input; head: 1×1 conv + ReLU, global average pool, linear (as MDEQ's "
+        "head: a GroupNorm leaves the pooled channel means of each group summing to zero, so pooling the state "
+        "itself would see only width − groups features, none at width = groups); 1×1 conv per position on prefix "
+        "sums. Variants differ only in depth, tying, solver, gradient and masks.",
         "- Variants: WT-L (one block, L steps, backprop through all); untied depth L (L blocks); DEQ-IFT, DEQ-JR "
         f"(+ {deq['jac_reg_weight']} × Hutchinson ‖J‖²_F / state size), DEQ-phantom ({deq['phantom_steps']} steps, "
         f"damping {deq['phantom_damping']}), DEQ-JFB, each solved by {deq['solver']} to relative residual "
@@ -54,7 +55,9 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"depths {st['capacity']['depths']} × widths {st['capacity']['widths']}; sparse masks at densities "
         f"{st['sparse_masks']['densities']} (depth {st['sparse_masks']['depth']}, width {st['sparse_masks']['width']}),"
         f" against dense {' and '.join(st['sparse_masks']['matched'])} nets whose width makes their parameter count "
-        "closest to the masked nets' active parameters; design grid of depths "
+        f"closest to the masked nets' active parameters (any width with two channels per GroupNorm group, its "
+        f"groups the largest divisor up to `model.groups`; a reference more than {MATCH_TOLERANCE:.0%} off its target "
+        f"is reported as such) and against the dense wt of the same width (equal total parameters); design grid of depths "
         f"{st['design_guidelines']['depths']} × widths {st['design_guidelines']['widths']} × densities "
         f"{st['design_guidelines']['densities']}; memory and time per step over depths "
         f"{st['memory_vs_depth']['depths']} ({st['memory_vs_depth']['epochs']} epoch).",
@@ -64,6 +67,7 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"{op['eval']['max_iters']} test-time iterations.",
         f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2, 3 and 5 compare groups of runs by "
         f"bootstrap over runs and give a verdict only with at least {MIN_PER_GROUP} runs in every group (else *too "
-        f"few models*); claim 4 resamples seeds within the design grid's cells, at least {MIN_PER_CELL} per cell.",
+        f"few models*); claim 4 scores each factor's main effect (highest minus lowest level, over cells equal in the "
+        f"other factors), seeds resampled within each cell, at least {MIN_PER_GROUP} per cell.",
     ]
     return "\n".join(lines)

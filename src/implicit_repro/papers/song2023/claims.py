@@ -12,16 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from implicit_repro.papers.song2023.grid import DEQ, SEQUENCE_TASK, STUDIES
-from implicit_repro.papers.song2023.items import GROUP, curve_rows, runs_frame, select, split_order
-from implicit_repro.results.scorecard import NOT_A_HYPOTHESIS, Evidence, row
+from implicit_repro.papers.song2023.grid import DEQ, MATCH_TOLERANCE, SEQUENCE_TASK, STUDIES
+from implicit_repro.papers.song2023.items import GROUP, curve_rows, matched_rows, runs_frame, select, split_order
+from implicit_repro.results.scorecard import CANNOT_SCORE, NOT_A_HYPOTHESIS, Evidence, row
 
 PAPER = "song2023"
 NOT_RUN = " (study not run at this scale)"
 INCONCLUSIVE = "inconclusive"
-# Claim 4 resamples seeds within each cell of the design grid; its basic bootstrap interval was
-# checked on null grids of 3 seeds per cell (tests/test_song2023_items.py), so 3 per cell suffice.
-MIN_PER_CELL = 3
 
 
 def song2023_scorecard(records: list[dict]) -> list[dict]:
@@ -45,6 +42,17 @@ def _log_ratio(a: np.ndarray, b: np.ndarray) -> float:
     if not (len(a) and len(b)) or np.mean(a) <= 0 or np.mean(b) <= 0:
         return float("nan")
     return float(np.log(np.mean(a) / np.mean(b)))
+
+
+def log_spread_ratio(a: np.ndarray, b: np.ndarray) -> float:
+    """log(sd(a) / sd(b)): how much wider group a's seeds spread than group b's. An unstable
+    training shows as a wide spread of outcomes across seeds long before a run diverges."""
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    sa, sb = np.std(a, ddof=1), np.std(b, ddof=1)
+    if sa <= 0 or sb <= 0:
+        return float("nan")
+    return float(np.log(sa / sb))
 
 
 class Group:
@@ -99,12 +107,13 @@ def _claim2(records: list[dict]) -> list[dict]:
         rows.append(_compare(2, f"{CLAIM2[0]}: mean test accuracy of wt minus that of deq_ift over converged runs "
                                 f"({where})", Group(ok, ok["variant"] == "wt"), Group(ok, ok["variant"] == "deq_ift"),
                              _mean_diff, task, CLAIM2[0]))
-        runs = r.assign(diverged=(r["status"] != "ok").astype(float))
-        deq, wt = Group(runs, runs["variant"].isin(DEQ), "diverged"), Group(runs, runs["variant"] == "wt", "diverged")
-        rows.append(_compare(2, f"{CLAIM2[1]}: fraction of runs that diverged, the DEQ variants pooled "
-                                f"({', '.join(v for v in DEQ if v in set(r['variant']))}: {int(deq.values.sum())}/"
-                                f"{len(deq)}) minus wt ({int(wt.values.sum())}/{len(wt)}); all runs ({where})",
-                             deq, wt, _mean_diff, task, CLAIM2[1]))
+        diverged = {v: f"{int((r.loc[r['variant'] == v, 'status'] != 'ok').sum())}/{int((r['variant'] == v).sum())}"
+                    for v in ("wt", "deq_ift")}
+        rows.append(_compare(2, f"{CLAIM2[1]}: log of the seed standard deviation of test accuracy of deq_ift over "
+                                f"that of wt (> 0: wt steadier; converged runs; diverged runs deq_ift "
+                                f"{diverged['deq_ift']}, wt {diverged['wt']}) ({where})",
+                             Group(ok, ok["variant"] == "deq_ift"), Group(ok, ok["variant"] == "wt"), log_spread_ratio,
+                             task, CLAIM2[1]))
         for name, column, what, note in (
                 (CLAIM2[2], "seconds_per_epoch", "training seconds per epoch", ""),
                 (CLAIM2[3], "memory_mib", "peak training memory",
@@ -122,22 +131,67 @@ def _claim2(records: list[dict]) -> list[dict]:
     return rows
 
 
-# ---------------------------------------------------------------- claim 3: distinct sparse masks
+# ---------------------------------------------------------------- claim 3: capacity and distinct sparse masks
+
+CLAIM3 = ("capacity limit", "distinct masks vs matched dense", "distinct masks vs equal total parameters",
+          "distinct vs shared masks")
+
+
+def depth_gain_gap(untied_deep: np.ndarray, untied_shallow: np.ndarray, wt_deep: np.ndarray,
+                   wt_shallow: np.ndarray) -> float:
+    """How much more the untied net gains than WT from its last step up in depth: (untied deep −
+    untied shallow) − (wt deep − wt shallow); > 0 when WT saturates while untied keeps gaining."""
+    return _mean_diff(untied_deep, untied_shallow) - _mean_diff(wt_deep, wt_shallow)
+
+
+def _capacity_limit(records: list[dict]) -> list[dict]:
+    """Claim 3's first half, on the capacity study: at its widest width, the gain from the
+    second-largest to the largest depth, untied minus WT."""
+    text = ("gain in mean test accuracy from the second-largest to the largest depth, untied minus wt (> 0: wt "
+            "saturates while untied keeps gaining), at the widest width")
+    runs = runs_frame(select(records, "capacity"))
+    if runs.empty:
+        return [_not_run(3, f"{text} (study capacity)", CLAIM3[0])]
+    rows = []
+    for task, r in runs.groupby("task", sort=True):
+        ok = r[r["status"] == "ok"]
+        width = int(r["width"].max())
+        depths = sorted(set(r.loc[r["variant"] == "wt", "depth"]) & set(r.loc[r["variant"] == "untied", "depth"]))
+        where = f"study capacity, {task}"
+        if len(depths) < 2:
+            rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, wt and untied share fewer than two depths "
+                                            f"({where})", float("nan"), CANNOT_SCORE, len(r), CLAIM3[0]))
+            continue
+        shallow, deep = depths[-2], depths[-1]
+        at = lambda v, d: Group(ok, (ok["variant"] == v) & (ok["depth"] == d) & (ok["width"] == width))  # noqa: E731
+        groups = (at("untied", deep), at("untied", shallow), at("wt", deep), at("wt", shallow))
+        evidence = Evidence(tuple(g.values for g in groups), depth_gain_gap, names=tuple(g.names for g in groups))
+        value = depth_gain_gap(*(g.values for g in groups))
+        rows.append(row(PAPER, 3, task, f"{text}: L {shallow} → {deep}, width {width} ({where})", value, evidence,
+                        sum(len(g) for g in groups), CLAIM3[0]))
+    return rows
+
 
 def _at(ok: pd.DataFrame, variant: str, column: str, d: float) -> Group:
     """Accuracies of ``variant``'s converged runs whose ``column`` (density or match_density) is d."""
     return Group(ok, (ok["variant"] == variant) & np.isclose(ok[column], d))
 
 
+def match_miss(reference: pd.DataFrame, target: float) -> float:
+    """The largest relative gap between a reference's parameter count and its target."""
+    return float(np.max(np.abs(reference["params_total"].to_numpy(float) - target)) / target)
+
+
 def _claim3(records: list[dict]) -> list[dict]:
-    runs = runs_frame(select(records, "sparse_masks"))
-    parts = ("distinct masks vs matched dense", "distinct vs shared masks")
+    rows = _capacity_limit(records)
+    runs = matched_rows(runs_frame(select(records, "sparse_masks")))
     texts = ("accuracy of wt_masked_distinct at density d minus the dense wt whose width matches its active "
              "parameters (match_density = d), smallest d < 1 with converged runs of both",
+             "accuracy of wt_masked_distinct at density d minus the dense wt of the same width, hence the same total "
+             "parameters (the control: distinct masks together touch most weights)",
              "accuracy of wt_masked_distinct minus wt_masked_shared at that density d")
     if runs.empty:
-        return [_not_run(3, f"{t} (study sparse_masks)", p) for t, p in zip(texts, parts)]
-    rows = []
+        return rows + [_not_run(3, f"{t} (study sparse_masks)", p) for t, p in zip(texts, CLAIM3[1:])]
     for task, r in runs.groupby("task", sort=True):
         ok = r[r["status"] == "ok"]
         distinct = lambda d: _at(ok, "wt_masked_distinct", "density", d)  # noqa: E731
@@ -145,60 +199,91 @@ def _claim3(records: list[dict]) -> list[dict]:
         matched = lambda d: _at(ok, "wt", "match_density", d)  # noqa: E731
         densities = sorted(d for d in ok.loc[ok["variant"] == "wt_masked_distinct", "density"].unique() if d < 1)
         d = next((d for d in densities if len(distinct(d)) and len(matched(d))), None)
-        if d is None:
-            rows += [row(PAPER, 3, task, f"{t} (study sparse_masks, {task}): no density < 1 with converged runs of "
-                                         "both groups", float("nan"), INCONCLUSIVE, 0, p) for t, p in zip(texts, parts)]
-            continue
-        widths = sorted(ok.loc[(ok["variant"] == "wt") & np.isclose(ok["match_density"], d), "width"].unique())
         where = f"study sparse_masks, {task}"
-        rows.append(_compare(3, f"{texts[0]}: d = {d:g}, matched width {', '.join(map(str, widths))} ({where})",
-                             distinct(d), matched(d), _mean_diff, task, parts[0]))
-        rows.append(_compare(3, f"{texts[1]} = {d:g} ({where})", distinct(d), shared(d), _mean_diff, task, parts[1]))
+        if d is None:
+            rows += [row(PAPER, 3, task, f"{t} ({where}): cannot be scored, no density < 1 with converged runs of "
+                                         "both groups", float("nan"), CANNOT_SCORE, 0, p)
+                     for t, p in zip(texts, CLAIM3[1:])]
+            continue
+        masked = ok[(ok["variant"] == "wt_masked_distinct") & np.isclose(ok["density"], d)]
+        width = int(masked["width"].iloc[0])
+        target = float(masked["params_active"].median())
+        reference = ok[(ok["variant"] == "wt") & np.isclose(ok["match_density"], d)]
+        miss = match_miss(reference, target)
+        widths = ", ".join(map(str, sorted(reference["width"].unique())))
+        params = ", ".join(f"{int(p):,}" for p in sorted(reference["params_total"].unique()))
+        match = (f"d = {d:g}, matched width {widths} ({params} parameters against {int(target):,} active, "
+                 f"{miss:.1%} off; tolerance {MATCH_TOLERANCE:.0%})")
+        if miss > MATCH_TOLERANCE:
+            rows.append(row(PAPER, 3, task, f"{texts[0]}: cannot be scored, no width matches within the tolerance: "
+                                            f"{match} ({where})", float("nan"), CANNOT_SCORE, len(reference),
+                            CLAIM3[1]))
+        else:
+            rows.append(_compare(3, f"{texts[0]}: {match} ({where})", distinct(d), matched(d), _mean_diff, task,
+                                 CLAIM3[1]))
+        dense = Group(ok, (ok["variant"] == "wt") & ok["match_density"].isna() & (ok["width"] == width))
+        rows.append(_compare(3, f"{texts[1]}: d = {d:g}, width {width} ({where})", distinct(d), dense, _mean_diff,
+                             task, CLAIM3[2]))
+        rows.append(_compare(3, f"{texts[2]} = {d:g} ({where})", distinct(d), shared(d), _mean_diff, task, CLAIM3[3]))
     return rows
 
 
 # ---------------------------------------------------------------- claim 4: the design grid
 
-def between_cell_variance(*cells: np.ndarray) -> float:
-    """The variance of the cells' true mean accuracies, estimated without the seed noise: the sample
-    variance of the cell means minus the mean squared standard error of a cell mean. Its expectation
-    is 0 when no design choice matters (the max − min of cell means, by contrast, is always > 0), so
-    a CI above 0 says the grid's cells really differ. Needs two cells and two runs in each."""
-    if len(cells) < 2 or min(len(c) for c in cells) < 2:
-        return float("nan")
-    means = np.array([np.mean(c) for c in cells])
-    noise = np.mean([np.var(c, ddof=1) / len(c) for c in cells])
-    return float(np.var(means, ddof=1) - noise)
+FACTORS = {"depth": 2, "width": 3, "density": 4}  # each factor's place in a cell's key (GROUP)
+
+
+def main_effect_statistic(pairs: list[tuple[int, int]]):
+    """The statistic over the cells' accuracy arrays: the mean, over ``pairs`` of cells (low, high)
+    that differ only in one factor, of mean(high) − mean(low)."""
+    def statistic(*cells: np.ndarray) -> float:
+        return float(np.mean([np.mean(cells[high]) - np.mean(cells[low]) for low, high in pairs]))
+    return statistic
+
+
+def main_effect(cells: dict[tuple, np.ndarray], factor: str) -> tuple[list[tuple[int, int]], float, float]:
+    """The cell pairs (indices into ``cells``' order) at the factor's lowest and highest level with
+    every other factor equal, and those two levels."""
+    place = FACTORS[factor]
+    keys = list(cells)
+    levels = sorted({k[place] for k in keys})
+    low, high = levels[0], levels[-1]
+    rest = lambda k: tuple(v for i, v in enumerate(k) if i not in (1, place))  # noqa: E731 (variant follows density)
+    pairs = [(keys.index(a), keys.index(b)) for a in keys for b in keys
+             if a[place] == low and b[place] == high and rest(a) == rest(b) and low != high]
+    return pairs, low, high
 
 
 def _claim4(records: list[dict]) -> list[dict]:
     runs = runs_frame(select(records, "design_guidelines"))
-    text = ("variance of the true cell mean test accuracies over the depth × width × density grid, seed noise "
-            "removed (var of cell means − mean squared standard error; 0 when no design choice matters; converged "
-            "runs; basic bootstrap CI, seeds resampled within each cell)")
+    text = ("main effect of {f}: mean test accuracy at the highest {f} minus at the lowest, averaged over the other "
+            "factors' cells of the depth × width × density grid (the guideline 'more {f} helps'; converged runs; "
+            "seeds resampled within each cell)")
     if runs.empty:
-        return [_not_run(4, f"{text} (study design_guidelines)")]
+        return [_not_run(4, f"{text.format(f=f)} (study design_guidelines)", f) for f in FACTORS]
     rows = []
     for task, r in runs.groupby("task", sort=True):
         ok = r[(r["status"] == "ok") & r["test_accuracy"].notna()]
         cells = {key: g["test_accuracy"].to_numpy(float) for key, g in ok.groupby(GROUP, sort=True)}
         names = {key: tuple(f"L={key[2]}, width {key[3]}, density {key[4]:g}, seed {s}" for s in g["seed"])
                  for key, g in ok.groupby(GROUP, sort=True)}
-        detail = ""
-        if len(cells) >= 2:
-            means = {k: float(np.mean(v)) for k, v in cells.items()}
-            name = lambda k: f"L={k[2]}, width {k[3]}, density {k[4]:g}"  # noqa: E731
-            best, worst = max(means, key=means.get), min(means, key=means.get)
-            detail = (f"; best cell {name(best)} ({means[best]:.3f}), worst {name(worst)} ({means[worst]:.3f})")
-        n_cells = r.groupby(GROUP).ngroups
-        value = between_cell_variance(*cells.values())
-        # Resampling seeds within cells adds back the seed noise the statistic removes, so the
-        # percentile interval sits too high: the basic interval corrects that shift.
-        judged = (Evidence(tuple(cells.values()), between_cell_variance, minimum=MIN_PER_CELL, basic=True,
-                           names=tuple(names[k] for k in cells))
-                  if len(cells) >= 2 else INCONCLUSIVE)
-        rows.append(row(PAPER, 4, task, f"{text}{detail}; {len(cells)} of {n_cells} cells converged (study "
-                                        f"design_guidelines, {task})", value, judged, len(ok)))
+        where = f"{len(cells)} of {r.groupby(GROUP).ngroups} cells converged (study design_guidelines, {task})"
+        for factor in FACTORS:
+            pairs, low, high = main_effect(cells, factor)
+            if not pairs:
+                rows.append(row(PAPER, 4, task, f"{text.format(f=factor)}: cannot be scored, no two cells differ "
+                                                f"only in {factor} ({where})", float("nan"), CANNOT_SCORE, len(ok),
+                                factor))
+                continue
+            used = sorted({i for pair in pairs for i in pair})
+            keys = list(cells)
+            remap = {i: n for n, i in enumerate(used)}
+            statistic = main_effect_statistic([(remap[a], remap[b]) for a, b in pairs])
+            groups = tuple(cells[keys[i]] for i in used)
+            evidence = Evidence(groups, statistic, names=tuple(names[keys[i]] for i in used))
+            rows.append(row(PAPER, 4, task, f"{text.format(f=factor)}: {factor} {low:g} → {high:g}, {len(pairs)} "
+                                            f"pairs of cells; {where}", statistic(*groups), evidence,
+                            sum(len(g) for g in groups), factor))
     return rows
 
 

@@ -28,7 +28,7 @@ IN_DISTRIBUTION = "in_distribution"
 
 
 # What this evaluation reads of a spec beyond the training keys (checked before any work starts).
-SPEC_KEYS = ("run", "studies", "match_density", "model.variant", "model.depth", "model.width", "model.density",
+SPEC_KEYS = ("run", "studies", "match_densities", "model.variant", "model.depth", "model.width", "model.density",
              "eval.batch_size", "eval.deq")
 
 
@@ -43,7 +43,7 @@ def evaluate(job: EvalJob) -> dict:
     result = {
         "paper": spec["paper"], "task": spec["task"], "run": spec["run"],
         "variant": m["variant"], "depth": m["depth"], "width": m["width"], "density": m["density"],
-        "seed": spec["seed"], "studies": spec["studies"], "match_density": spec["match_density"],
+        "seed": spec["seed"], "studies": spec["studies"], "match_densities": spec["match_densities"],
         "status": ckpt["status"], "diverged_reason": _diverged_reason(history),
         **{f"params_{k}": v for k, v in count_parameters(model).items()},
         **_training_measurements(history),

@@ -101,14 +101,29 @@ def downloads(section: dict) -> list[Download]:
 
 # ---------------------------------------------------------------- parameter counts (matched widths)
 
+# A GroupNorm group of one channel normalizes that channel to a constant: every group needs two.
+MIN_CHANNELS_PER_GROUP = 2
+# A dense reference "matches" a masked net when its parameter count is within this fraction of
+# the target; the claims check it on the trained runs' own counts and say when one misses.
+MATCH_TOLERANCE = 0.1
+
+
+def group_count(width: int, most: int) -> int:
+    """The GroupNorm groups of a net of ``width`` channels: the largest divisor of the width that is
+    at most ``most`` and leaves two channels per group."""
+    return max(g for g in range(1, min(most, width) + 1)
+               if width % g == 0 and width >= MIN_CHANNELS_PER_GROUP * g)
+
+
 def dense_parameters(width: int, in_channels: int, classes: int, dims: int = 2, blocks: int = 1) -> int:
     """Parameters of the net at ``width`` with ``blocks`` distinct blocks (1: weight-tied): the
     injection (conv with bias, GroupNorm), per block two bias-free convs and three GroupNorms, and
-    the head (pool + linear, or a 1x1 conv). models.count_parameters counts the same (tested)."""
+    the head (images: a 1x1 conv with bias, pool, linear; sequences: a 1x1 conv).
+    models.count_parameters counts the same (tested)."""
     k = KERNEL ** dims
     inject = k * in_channels * width + width + 2 * width
     block = 2 * k * width * width + 3 * 2 * width
-    head = width * classes + classes
+    head = width * classes + classes + (width * width + width if dims == 2 else 0)
     return inject + blocks * block + head
 
 
@@ -120,9 +135,10 @@ def active_parameters(width: int, density: float, in_channels: int, classes: int
 
 
 def matched_width(target: int, groups: int, in_channels: int, classes: int, blocks: int = 1) -> int:
-    """The width (a multiple of the GroupNorm groups) whose dense net's parameter count is closest
-    to ``target``."""
-    candidates = range(groups, 64 * groups + 1, groups)
+    """The width whose dense net's parameter count is closest to ``target`` (any width of at least
+    two channels per group; its groups are ``group_count(width, groups)``, so a matched reference
+    is not held to multiples of the configured groups and can hit its target)."""
+    candidates = range(MIN_CHANNELS_PER_GROUP, 64 * groups + 1)
     return min(candidates, key=lambda w: (abs(dense_parameters(w, in_channels, classes, 2, blocks) - target), w))
 
 
@@ -138,16 +154,16 @@ class _Grid:
     def ask(self, study: str, task: str, variant: str, depth: int, width: int, density: float, seed: int,
             match_density: float | None = None, epochs: int | None = None) -> None:
         key = (task, variant, depth, width, float(density), int(seed), epochs)
-        entry = self.requests.setdefault(key, {"studies": [], "match_density": None})
+        entry = self.requests.setdefault(key, {"studies": [], "match_densities": []})
         if study not in entry["studies"]:
             entry["studies"].append(study)
-        if match_density is not None:
-            entry["match_density"] = match_density
+        if match_density is not None and match_density not in entry["match_densities"]:
+            entry["match_densities"].append(match_density)  # one run can match several densities
 
     def runs(self) -> list[Run]:
         return [self._run(*key, **entry) for key, entry in self.requests.items()]
 
-    def _run(self, task, variant, depth, width, density, seed, epochs, studies, match_density) -> Run:
+    def _run(self, task, variant, depth, width, density, seed, epochs, studies, match_densities) -> Run:
         s = self.section
         sequence = task == SEQUENCE_TASK
         in_channels, classes = (1, 2) if sequence else VISION[task]
@@ -168,7 +184,7 @@ class _Grid:
             "data": {"train_fraction": s["studies"]["other_paradigm"]["data"]["train_fraction"] if sequence else 1.0},
             "model": {"variant": variant, "depth": depth, "width": width, "density": density,
                       "in_channels": in_channels, "classes": classes, "dims": 1 if sequence else 2,
-                      "groups": s["model"]["groups"]},
+                      "groups": group_count(width, s["model"]["groups"])},
             "task_params": {}, "train": train, "intervention_params": {},
         }
         name = run_id(variant, depth, width, density) + (f"_e{epochs}" if epochs is not None else "")
@@ -186,7 +202,8 @@ class _Grid:
             evaluation = {"batch_size": s["eval"]["batch_size"]}
         deq_eval = {"solver": deq["solver"], "max_iter": depth, "tol": deq["tol"]} if variant in DEQ else None
         eval_spec = {**spec, "run": name, "eval": {**evaluation, "deq": deq_eval}, "splits": splits,
-                     "studies": sorted(studies, key=STUDIES.index), "match_density": match_density}
+                     "studies": sorted(studies, key=STUDIES.index),
+                     "match_densities": sorted(match_densities)}
         return Run(PAPER, task, name, seed, train_spec=spec, eval_spec=eval_spec, train_data=train_data,
                    eval_data=tuple(sorted({p for _, p in splits})))
 
@@ -258,7 +275,8 @@ def item_runs(section: dict, item: str | None) -> list[Run]:
 
 
 def check(section: dict, where: str) -> None:
-    """What the schema cannot say: widths divisible by the GroupNorm groups, milestones within the
+    """What the schema cannot say: widths divisible by the GroupNorm groups with two channels per
+    group, milestones within the
     epochs, a download source for CIFAR, masked variants only where a density is given."""
     groups = section["model"]["groups"]
     st = section["studies"]
@@ -276,6 +294,10 @@ def check(section: dict, where: str) -> None:
         if width % groups:
             fail(key, f"has width {width}, which the GroupNorm groups (`song2023.model.groups` = {groups}) do not "
                       "divide; use a multiple of the groups or change the groups.")
+        if width < MIN_CHANNELS_PER_GROUP * groups:
+            fail(key, f"has width {width}, below {MIN_CHANNELS_PER_GROUP} x the GroupNorm groups "
+                      f"(`song2023.model.groups` = {groups}): a group of one channel normalizes it to a constant; use "
+                      f"a width of at least {MIN_CHANNELS_PER_GROUP * groups} or fewer groups.")
     if vision_task(section) != "digits" and "cifar" not in section["data"]:
         fail("data.cifar.base_url", f"is required when `data.dataset` is {vision_task(section)}: the folder URL "
                                     "the archive is downloaded from.")

@@ -8,7 +8,8 @@ has a number of the paper (reported: empty, provenance ``unknown``), and every d
 project's choice; captions and titles say so.
 
 Shared rules: a group is a (task, variant, depth, width, density) point of the design space (plus
-``match_density`` for the sparse-mask study); accuracy is the mean ± std over the group's converged
+``match_density`` for the sparse-mask study, where a reference matched to two densities counts in
+both); accuracy is the mean ± std over the group's converged
 (``ok``) runs; diverged runs are counted ("diverged k/n") and never raise; time, memory and solver
 statistics are the mean over every run that measured them; an empty study gives a table with a note
 or a figure that says why it is empty.
@@ -43,7 +44,7 @@ DESIGN_NOTE = ("Only the paper's abstract is known: no number of the paper is kn
 
 # ---------------------------------------------------------------- records -> frames
 
-RUN_COLUMNS = ["task", "run", "variant", "depth", "width", "density", "seed", "match_density", "status",
+RUN_COLUMNS = ["task", "run", "variant", "depth", "width", "density", "seed", "match_densities", "status",
                "params_total", "params_active", "test_accuracy", "memory_mib", "memory_measure",
                "seconds_per_epoch", "step_seconds", "fwd_nfe", "bwd_nfe", "residual", "train_iters"]
 
@@ -67,7 +68,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         rows.append({
             "task": r["task"], "run": r["run"], "variant": r["variant"], "depth": int(r["depth"]),
             "width": int(r["width"]), "density": float(r["density"]), "seed": int(r["seed"]),
-            "match_density": _num(r.get("match_density")), "status": r["status"],
+            "match_densities": tuple(r.get("match_densities") or ()), "status": r["status"],
             "params_total": _num(r.get("params_total")), "params_active": _num(r.get("params_active")),
             "test_accuracy": _num(r.get("test_accuracy")) if r["status"] == "ok" else float("nan"),
             "memory_mib": _num(r.get("memory_bytes")) / MIB, "memory_measure": r.get("memory_measure"),
@@ -76,6 +77,14 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "residual": _num(solver.get("residual")), "train_iters": _num(r.get("train_iters")),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def matched_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with a ``match_density`` column: a dense reference matched to several densities
+    appears once per density, every other run once with NaN."""
+    densities = runs["match_densities"].map(lambda m: list(m) or [float("nan")])
+    out = runs.assign(match_density=densities).explode("match_density", ignore_index=True)
+    return out.assign(match_density=out["match_density"].astype(float))
 
 
 def _variant_rank(variants: pd.Series) -> pd.Series:
@@ -288,7 +297,7 @@ def sparse_label(variant: str, match_density: float) -> str:
 
 
 def sparse_frame(records: list[dict], reported: list[dict], scale: str) -> pd.DataFrame:
-    frame = summarise(runs_frame(select(records, "sparse_masks")), SPARSE_KEYS)
+    frame = summarise(matched_rows(runs_frame(select(records, "sparse_masks"))), SPARSE_KEYS)
     frame = sort_rows(frame, ["task", "match_density", "variant", "density", "width", "depth"])
     frame.insert(2, "label", [sparse_label(v, m) for v, m in zip(frame["variant"], frame["match_density"])])
     keep = [*SPARSE_KEYS[:1], "label", *SPARSE_KEYS[1:], "n_runs", "n_ok", "n_diverged", "params_active",

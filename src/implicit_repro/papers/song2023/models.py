@@ -9,9 +9,9 @@ the injection u = GN0(conv_in(x)), computed once per input and reused at every s
 
 conv1, conv2: 3x3 (3 on sequences), width -> width, no bias; conv_in: 3x3, in_channels -> width,
 with bias; every GN is a GroupNorm with ``groups`` groups (default: the largest divisor of width
-that is at most 8) and affine parameters. Images (dims=2) use 2-D convolutions, a state
-(B, width, H, W) and a head of global average pooling + a linear layer to ``classes`` logits;
-sequences (dims=1, anil2022's prefix sums, input (B, 1, L)) use 1-D convolutions, a state
+that is at most 8 and leaves two channels per group) and affine parameters. Images (dims=2) use 2-D convolutions, a state
+(B, width, H, W) and a head of a 1x1 convolution (with bias) and ReLU, global average pooling and a
+linear layer to ``classes`` logits; sequences (dims=1, anil2022's prefix sums, input (B, 1, L)) use 1-D convolutions, a state
 (B, width, L) and a 1x1 convolution to (B, classes, L) logits.
 
 Masks (our choice, modelled on the authors' later public method): conv1's and conv2's weights W
@@ -19,6 +19,13 @@ Masks (our choice, modelled on the authors' later public method): conv1's and co
 generator seeded with ``mask_seed``, each keeping exactly round(density x numel) entries; step i
 uses W ⊙ M_(i mod depth), so autograd gives dL/dW = sum_i M_i ⊙ dL/d(W ⊙ M_i). The masks are
 buffers: saved in the state dict, identical after a resume, moved by ``.to(device)``.
+
+Why the head mixes channels and applies a ReLU before it pools: the state leaves GN3, and a
+GroupNorm makes each group's channel means over the image sum to zero, so pooling the state itself
+(or any linear map of it) gives features of rank width - groups: 0 at width = groups, every input
+the same logits. The ReLU is what restores full rank; MDEQ's classification head does the same
+(a 1x1 convolution and activation before pooling). tests/test_song2023_models.py checks the rank
+of the pooled features for every (width, groups) the config allows.
 
 The solver and gradient of the DEQ variants are not here: the training loop hands ``step`` to
 ``implicit_repro.deq.deq_fixed_point`` with the variant's ``gradient``.
@@ -32,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from implicit_repro.papers.song2023.grid import MIN_CHANNELS_PER_GROUP, group_count
 from implicit_repro.seeding import derive_seed
 
 
@@ -133,7 +141,11 @@ class ImplicitNet(nn.Module):
         self.injection = nn.Sequential(conv(in_channels, width, 3, padding=1), nn.GroupNorm(groups, width))
         n_blocks = depth if self.variant.tying == "untied" else 1
         self.blocks = nn.ModuleList(Block(width, groups, dims) for _ in range(n_blocks))
-        self.head = nn.Linear(width, classes) if dims == 2 else nn.Conv1d(width, classes, 1)
+        if dims == 2:
+            self.head = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                      nn.Linear(width, classes))
+        else:
+            self.head = nn.Conv1d(width, classes, 1)
         self.masked = self.variant.masks != "none" and density < 1
         if self.masked:
             # Buffers: saved in the state dict (identical after a resume), moved by .to(device).
@@ -173,9 +185,12 @@ class ImplicitNet(nn.Module):
         return self.step_injected(z, self.inject(x), i)
 
     def readout(self, z: torch.Tensor) -> torch.Tensor:
-        if self.dims == 2:
-            return self.head(z.mean(dim=(2, 3)))
         return self.head(z)
+
+    def pooled_features(self, z: torch.Tensor) -> torch.Tensor:
+        """What the image head's linear layer sees: (B, width), after the 1x1 convolution, the ReLU
+        and the pooling."""
+        return self.head[:-1](z)
 
     def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
         """Logits after ``iters`` steps from z0 (zeros by default); backprop flows through all."""
@@ -203,6 +218,7 @@ def count_parameters(model: ImplicitNet) -> dict[str, int]:
 
 # ---------------------------------------------------------------- builders
 
+
 def build_model(variant: str, *, depth: int, width: int, in_channels: int, classes: int, dims: int = 2,
                 density: float = 1.0, mask_seed: int = 0, groups: int | None = None) -> ImplicitNet:
     """The ``variant`` net (see VARIANTS) at the given depth and width. Weights take PyTorch's
@@ -210,17 +226,19 @@ def build_model(variant: str, *, depth: int, width: int, in_channels: int, class
     get_variant(variant)
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    if width < 1:
-        raise ValueError(f"width must be at least 1, got {width}")
+    if width < MIN_CHANNELS_PER_GROUP:
+        raise ValueError(f"width must be at least {MIN_CHANNELS_PER_GROUP}, got {width}")
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
     if density < 1 and get_variant(variant).masks == "none":
         raise ValueError(f"density {density} needs a masked variant; {variant!r} has no masks")
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 (sequences) or 2 (images), got {dims}")
-    groups = groups or max(g for g in range(1, min(8, width) + 1) if width % g == 0)
+    groups = groups or group_count(width, most=8)
     if width % groups:
         raise ValueError(f"groups ({groups}) must divide width ({width})")
+    if width < MIN_CHANNELS_PER_GROUP * groups:
+        raise ValueError(f"width ({width}) must be at least {MIN_CHANNELS_PER_GROUP} x groups ({groups})")
     return ImplicitNet(variant, depth, width, in_channels, classes, dims, density, groups, mask_seed)
 
 
