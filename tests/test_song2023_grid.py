@@ -26,19 +26,19 @@ def test_smoke_grid_counted_by_hand():
     keys = [r.key for r in runs]
     assert len(keys) == len(set(keys))  # each run once
     vision = [r for r in runs if r.task == "digits"]
-    # wt_vs_deq: wt, untied at L2 w4; 4 DEQs at L = deq.max_iter (6)                                 -> 6
+    # wt_vs_deq: wt, untied at L2 w4; 4 DEQs at L = deq.max_iter (6), wt at the DEQs' budget (L6)     -> 7
     # capacity: wt, untied x L1, L2 x w4 (L2 w4 shared with wt_vs_deq)                               -> +2
     # sparse_masks: dense wt L2 w4 (shared), 2 masked at d=0.5, matched wt and untied                  -> +2 + matched
     # design_guidelines: L2 w4 x d0.5 (masked distinct, shared), d1 (wt, shared)                       -> +0
     # memory_vs_depth: wt, deq_ift, untied x L1, L2, trained 1 epoch (their own runs)                  -> +6
     names = {r.run for r in vision}
     for name in ("wt/L2_w4_d1", "untied/L2_w4_d1", "deq_ift/L6_w4_d1", "deq_jr/L6_w4_d1", "deq_phantom/L6_w4_d1",
-                 "deq_jfb/L6_w4_d1", "wt/L1_w4_d1", "untied/L1_w4_d1", "wt_masked_distinct/L2_w4_d0.5",
+                 "deq_jfb/L6_w4_d1", "wt/L6_w4_d1", "wt/L1_w4_d1", "untied/L1_w4_d1", "wt_masked_distinct/L2_w4_d0.5",
                  "wt_masked_shared/L2_w4_d0.5", "wt/L1_w4_d1_e1", "deq_ift/L2_w4_d1_e1", "untied/L2_w4_d1_e1"):
         assert name in names, name
     matched = [r for r in vision if r.eval_spec["match_densities"]]
     assert {r.train_spec["model"]["variant"] for r in matched} == {"wt", "untied"}
-    assert len(vision) == 6 + 2 + 2 + len({r.key for r in matched}) + 6
+    assert len(vision) == 7 + 2 + 2 + len({r.key for r in matched}) + 6
     sequence = [r for r in runs if r.task == "prefix_sums"]
     assert sorted(r.run for r in sequence) == ["deq_ift/L4_w4_d1", "wt/L4_w4_d1", "wt_masked_distinct/L4_w4_d0.5"]
 

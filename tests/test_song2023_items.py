@@ -25,7 +25,8 @@ SPLITS = ["in_distribution", "bits16", "bits24"]
 
 def record(variant="wt", *, task="digits", studies=("wt_vs_deq",), depth=4, width=8, density=1.0, seed=0,
            acc=0.9, status="ok", match_density=None, params_total=1000, params_active=None, memory_bytes=MIB,
-           seconds=1.0, step_seconds=0.01, n_epochs=3, curves=None, train_iters=None) -> dict:
+           seconds=1.0, step_seconds=0.01, n_epochs=3, curves=None, train_iters=None, val_acc=None,
+           reached=None) -> dict:
     """One run's metrics record with every field the pipeline writes (JSON types only)."""
     deq = variant in DEQ
     epochs = [{"epoch": e, "status": "ok", "loss": 2.0 / (e + 1), "train_acc": 0.5 + 0.1 * e,
@@ -41,6 +42,8 @@ def record(variant="wt", *, task="digits", studies=("wt_vs_deq",), depth=4, widt
         "status": status, "diverged_reason": "non-finite loss" if status == "diverged" else None,
         "params_total": params_total, "params_active": params_active if params_active is not None else params_total,
         "test_accuracy": acc if status == "ok" else None, "memory_bytes": memory_bytes,
+        "val_accuracy": (acc if val_acc is None else val_acc) if status == "ok" else None,
+        "solves_reaching_tol": (1.0 if reached is None else reached) if deq and status == "ok" else None,
         "memory_measure": "cpu_saved_tensors_plus_state", "seconds_per_epoch": seconds, "step_seconds": step_seconds,
         "solver": {"fwd_nfe": 10.0, "bwd_nfe": 12.0, "residual": 1e-3} if deq else None, "epochs": epochs,
         "curves": curves if curves is not None and status == "ok" else {},
@@ -187,9 +190,23 @@ def _claims(records: list[dict], fragility: bool = True) -> dict[int, list[dict]
 def wt_vs_deq(wt_acc, ift_acc, diverged_deq=0):
     recs = [record("wt", seed=s, acc=a) for s, a in enumerate(wt_acc)]
     recs += [record("deq_ift", seed=s, acc=a) for s, a in enumerate(ift_acc)]
-    for i, v in enumerate(["deq_jr", "deq_phantom", "deq_jfb"]):
-        recs += [record(v, seed=s, status="diverged" if i * 3 + s < diverged_deq else "ok") for s in range(3)]
+    for i, v in enumerate(["deq_jr", "deq_phantom", "deq_jfb"]):  # worse on validation than deq_ift
+        recs += [record(v, seed=s, val_acc=0.1, status="diverged" if i * 3 + s < diverged_deq else "ok")
+                 for s in range(3)]
     return recs
+
+
+def test_claim2_compares_wt_with_the_deq_best_on_validation_not_on_test():
+    recs = [record("wt", seed=s, acc=a) for s, a in enumerate(FIVE_WT)]
+    recs += [record("deq_ift", depth=20, seed=s, acc=a, val_acc=0.7) for s, a in enumerate(FIVE_DEQ)]
+    recs += [record("deq_phantom", depth=20, seed=s, acc=0.99, val_acc=0.6) for s in range(5)]  # best on test only
+    recs += [record("wt", depth=20, seed=s, acc=a + 0.05) for s, a in enumerate(FIVE_WT)]  # WT at the DEQ budget
+    a, equal = _claims(recs)[2][:2]
+    assert "deq_ift, the DEQ variant of highest mean validation accuracy (deq_ift 0.700, deq_phantom 0.600)" \
+        in a["statistic"]
+    assert a["value"] == pytest.approx(0.1) and "wt (L = 4)" in a["statistic"]
+    assert equal["part"] == "(a) effectiveness, equal forward evaluations"
+    assert equal["value"] == pytest.approx(0.15) and "(L = 20)" in equal["statistic"]
 
 
 def test_claim1_is_a_benchmark_and_absent_studies_are_inconclusive():
@@ -215,19 +232,19 @@ def test_claim2a_value_and_sign():
 
 def test_claim2b_compares_the_seed_spread_and_counts_divergences():
     steady, wild = [0.90, 0.91, 0.92, 0.90, 0.91], [0.5, 0.9, 0.7, 0.6, 0.8]
-    b = _claims(wt_vs_deq(steady, wild, diverged_deq=3))[2][1]
+    b = _claims(wt_vs_deq(steady, wild, diverged_deq=3))[2][2]
     assert b["statistic"].startswith("(b)") and b["part"] == "(b) stability"
     assert b["value"] == pytest.approx(math.log(np.std(wild, ddof=1) / np.std(steady, ddof=1)))
     assert b["verdict"] == "replicated"
     assert "diverged runs deq_ift 0/5, wt 0/5" in b["statistic"]
-    flipped = _claims(wt_vs_deq(wild, steady))[2][1]
+    flipped = _claims(wt_vs_deq(wild, steady))[2][2]
     assert flipped["value"] == pytest.approx(-b["value"]) and flipped["verdict"] == "not replicated"
 
 
 def test_claim2_efficiency_ratios():
     recs = [record("wt", seed=s, seconds=1.0, memory_bytes=MIB) for s in range(3)]
     recs += [record("deq_ift", seed=s, seconds=2.0, memory_bytes=4 * MIB) for s in range(3)]
-    c, d = _claims(recs)[2][2:4]
+    c, d = _claims(recs)[2][3:5]
     assert c["value"] == pytest.approx(math.log(2)) and d["value"] == pytest.approx(math.log(4))
     assert "fig_memory_vs_depth" in d["statistic"]
 

@@ -60,15 +60,17 @@ def _run(name: str, task: str):
     return next(r for r in grid.runs(SMOKE) if r.run == name and r.task == task and r.seed == 0)
 
 
-def _evaluate(tmp_path, monkeypatch, run, datasets: dict[str, dict], at: int, classes: int, dims: int) -> dict:
+def _evaluate(tmp_path, monkeypatch, run, datasets: dict[str, dict], at: int, classes: int, dims: int,
+              net=None) -> dict:
     spec = copy.deepcopy(run.eval_spec)
     paths = {}
     for split, tensors in datasets.items():
         paths[split] = tmp_path / f"{split}.pt"
         save_dataset(paths[split], tensors, {"task": spec["task"], "split": split})
     spec["splits"] = [[name, str(paths[name])] for name, _ in spec["splits"]]
-    model = ClockNet(at, classes, dims)
-    monkeypatch.setattr(song_evaluate, "make_model", lambda spec: ClockNet(at, classes, dims))
+    net = net or ClockNet
+    model = net(at, classes, dims)
+    monkeypatch.setattr(song_evaluate, "make_model", lambda spec: net(at, classes, dims))
     save_checkpoint(tmp_path / "model.pt", {"model": model.state_dict(), "status": "ok", "spec": spec})
     evaluate(EvalJob(spec, tmp_path / "model.pt", tmp_path / "metrics.json"))
     return json.loads((tmp_path / "metrics.json").read_text())
@@ -116,16 +118,51 @@ def test_prefix_sum_test_accuracy_is_read_at_the_training_budget(prefix_metrics)
 
 # ---------------------------------------------------------------- images (claims 2-4)
 
-def _images(label: int, n: int) -> dict:
-    return {"inputs": torch.zeros(n, 1, 8, 8), "targets": torch.full((n,), label).long()}
+def _images(label: int, n: int, held_label: int | None = None, fraction: float = 1.0) -> dict:
+    """``n`` images labelled ``label``; with ``held_label``, the part from ``fraction`` on has that label."""
+    targets = torch.full((n,), label)
+    if held_label is not None:
+        targets[int(n * fraction):] = held_label
+    return {"inputs": torch.zeros(n, 1, 8, 8), "targets": targets.long()}
 
 
-def test_image_accuracy_is_on_the_test_part_at_the_trained_depth(tmp_path, monkeypatch):
+def test_image_accuracy_is_on_the_test_part_and_the_validation_tail_at_the_trained_depth(tmp_path, monkeypatch):
     run = _run("wt/L2_w4_d1", "digits")
-    depth = run.eval_spec["model"]["depth"]
-    data = {"test": _images(1, 30)}
-    assert _evaluate(tmp_path, monkeypatch, run, data, at=depth, classes=10, dims=2)["test_accuracy"] == 1.0
+    depth, fraction = run.eval_spec["model"]["depth"], run.eval_spec["data"]["train_fraction"]
+    # The training file: label 0 on the part trained on, 1 on the validation tail. Read on the trained
+    # part (a leak), validation accuracy would be 0.
+    data = {"validation": _images(0, 50, held_label=1, fraction=fraction), "test": _images(1, 30)}
+    metrics = _evaluate(tmp_path, monkeypatch, run, data, at=depth, classes=10, dims=2)
+    assert metrics["test_accuracy"] == 1.0 and metrics["val_accuracy"] == 1.0
     # A model right one step past the depth is wrong at it: the evaluation runs exactly ``depth`` steps.
     (tmp_path / "late").mkdir()
     late = _evaluate(tmp_path / "late", monkeypatch, run, data, at=depth + 1, classes=10, dims=2)
-    assert late["test_accuracy"] == 0.0
+    assert late["test_accuracy"] == 0.0 and late["val_accuracy"] == 0.0
+
+
+# ---------------------------------------------------------------- a DEQ scored with its own solver (claim 5)
+
+class SlowAffineNet(ClockNet):
+    """z <- 0.99 z + 0.01 (fixed point 1): plain iteration from 0 is at 1 - 0.99^k, far from 1 for
+    every budget the smoke sweep reaches, while Anderson solves an affine map in a few evaluations.
+    The head says class 1 exactly when z is within 0.01 of the fixed point."""
+
+    def step(self, z, x, i=0):
+        return 0.99 * z * self.scale + 0.01
+
+    def readout(self, z):
+        hit = ((z - 1).abs() < 0.01).float()
+        return torch.cat([1 - hit, hit], dim=1)
+
+
+def test_a_prefix_sum_deq_is_read_where_its_own_solver_stops(tmp_path, monkeypatch):
+    run = _run("deq_ift/L4_w4_d1", "prefix_sums")
+    spec = run.eval_spec
+    assert spec["eval"]["deq"]["solver"] == "anderson"
+    names = [name for name, _ in spec["splits"]]
+    data = {names[0]: _sequences(1, 1, 40, 6, spec["data"]["train_fraction"])}
+    data.update({name: _sequences(1, 1, 20, 8, 1.0) for name in names[1:]})
+    metrics = _evaluate(tmp_path, monkeypatch, run, data, at=0, classes=2, dims=1, net=SlowAffineNet)
+    for curve in metrics["curves"].values():
+        # Plain iteration would give 0 at every budget up to max_iters (1 - 0.99^k < 0.99 for k < 458).
+        assert curve[0] == 0.0 and curve[-1] == 1.0

@@ -115,3 +115,23 @@ def test_kill_and_resume_ends_bit_identical(name, datasets, tmp_path):
     if name.startswith("wt_masked"):
         assert {"masks1", "masks2"} <= set(uninterrupted)
         assert torch.equal(make_model(spec).state_dict()["masks1"], uninterrupted["masks1"])  # never trained
+
+
+def test_a_deqs_unrolled_warm_up_trains_as_wt_then_solves(datasets, tmp_path):
+    spec, data = run_spec("deq_ift/L6_w4_d1", datasets, epochs=2, pretrain_epochs=1, pretrain_iters=2)
+    metrics = train_and_evaluate(spec, data, tmp_path)
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    warm, deq = log
+    assert warm["pretrain"] is True and warm["mean_iters"] == 2 and warm["residual"] is None
+    assert "pretrain" not in deq and deq["residual"] is not None and deq["bwd_nfe"] >= 1
+    # The DEQ's own costs are its solver epochs': the warm-up's memory and solver statistics are not.
+    assert metrics["memory_bytes"] == deq["memory_bytes"] and metrics["solver"]["fwd_nfe"] == deq["fwd_nfe"]
+    assert 0 <= metrics["solves_reaching_tol"] <= 1 and metrics["val_accuracy"] is not None
+
+
+def test_images_train_on_the_training_part_without_its_validation_tail():
+    for run in grid.runs(SMOKE):
+        if run.task == "digits":
+            assert run.train_spec["data"]["train_fraction"] == 1 - SMOKE["data"]["validation_fraction"]
+            assert [name for name, _ in run.eval_spec["splits"]] == ["validation", "test"]
+            assert dict(run.eval_spec["splits"])["validation"] == run.train_data

@@ -159,6 +159,9 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
 
 def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device) -> dict:
     cfg, params = spec["train"], spec["intervention_params"]
+    pretrain = epoch < cfg.get("pretrain_epochs", 0)
+    if pretrain:  # a DEQ's unrolled warm-up: its block trained as WT, no solver and no penalty
+        cfg = {**cfg, "gradient": "unrolled", "iters": cfg["pretrain_iters"], "jac_reg_weight": 0.0}
     lr = learning_rate(cfg, epoch)
     for group in opt.param_groups:
         group["lr"] = lr
@@ -210,6 +213,8 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,
         "mean_iters": iters_sum / seen, "seconds": round(time.perf_counter() - started, 3),
     }
+    if pretrain:
+        record["pretrain"] = True
     if intervention.penalty != "none" or cfg.get("jac_reg_weight", 0) > 0:
         record["aux_loss"] = aux_sum / seen  # the weighted penalty, logged apart from the task loss
     if meter is not None:

@@ -35,8 +35,9 @@ def _read_metrics(path: str) -> dict:
 
 
 def training_time(history: list[dict]) -> dict:
-    """Mean seconds per completed epoch and per optimizer step (when the log counts steps)."""
-    ok = [h for h in history if h.get("status") == "ok"]
+    """Mean seconds per completed epoch and per optimizer step (when the log counts steps); an
+    unrolled warm-up epoch (``pretrain``) is not the model's own cost and is left out."""
+    ok = [h for h in history if h.get("status") == "ok" and not h.get("pretrain")]
     seconds = sum(h["seconds"] for h in ok)
     steps = sum(h.get("steps", 0) for h in ok)
     return {"seconds_per_epoch": seconds / len(ok) if ok else None,

@@ -43,7 +43,19 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"{deq['tol']} or {deq['max_iter']} evaluations (the IFT adjoint solve likewise); WT with distinct static "
         "masks (mask i keeps round(d × n) entries of each conv weight, drawn once from a seeded generator, W ⊙ M_i "
         "at step i, cycling past L); WT with one shared mask.",
-        f"- Training: Adam lr {tr['lr']}, {tr['epochs']} epochs, batch {tr['batch_size']}, warm-up "
+        f"- Validation: every image run trains on the training part without its last "
+        f"{s['data']['validation_fraction']:.0%}, which is its validation split: the learning rate per variant "
+        "(`benchmarks/calibrate_song2023.py`, table in `benchmarks/calibration/song2023.tsv`) and claim 2's DEQ "
+        "(the variant of highest mean validation accuracy) are chosen on it, never on the test part.",
+        f"- The DEQs, after MDEQ's recipe: the first {deq['pretrain_epochs']} epoch(s) train the block unrolled as "
+        f"WT ({deq['pretrain_iters']} steps, no solver; their time and memory are not the DEQ's), then the solver "
+        "and gradient take over; the fraction of test solves that reach the tolerance is reported. Claim 2 also "
+        f"compares with WT at the DEQ's forward budget ({deq['max_iter']} steps), so that its accuracy difference is "
+        "not one of block evaluations.",
+        f"- Training: Adam lr {tr['lr']}"
+        + (" (per variant: " + ", ".join(f"{v} {lr}" for v, lr in tr["lr_by_variant"].items()) + ")"
+           if tr.get("lr_by_variant") else "")
+        + f", {tr['epochs']} epochs, batch {tr['batch_size']}, warm-up "
         f"{tr['warmup_epochs']} epoch(s), milestones {tr['lr_milestones']} ×{tr['lr_gamma']}, grad-clip "
         f"{tr['grad_clip']}; seeds {s['seeds']} unless a study says otherwise. A run whose batch loss is not finite "
         f"or whose epoch loss exceeds {tr['blowup_loss']} is recorded as diverged.",

@@ -4,7 +4,8 @@ measurements (time, memory, solver statistics, divergence) read from the run's t
 - Vision runs: accuracy on the test part at the trained depth; a DEQ is solved from zero by the
   config's solver (``eval.deq``) and read out at its fixed point.
 - Prefix-sum runs (other_paradigm): accuracy after every test-time iteration 1..max_iters on each
-  split in one pass (``sweep.batched_sweep``; a masked net cycles its masks past its depth).
+  split in one pass (``sweep.batched_sweep``; a masked net cycles its masks past its depth); a DEQ
+  at each budget k is read where its own solver stops when allowed k evaluations.
 
 The metrics file is deterministic on one machine: it holds no wall-clock time. Training time per
 epoch and per step are read from the training logs by the report (``results.collect.load_records``).
@@ -25,6 +26,7 @@ from implicit_repro.sweep import batched_sweep
 from implicit_repro.train import job_task, make_model
 
 IN_DISTRIBUTION = "in_distribution"
+VALIDATION = "validation"  # images: the training part's tail (``data.train_fraction`` on), never trained on
 
 
 # What this evaluation reads of a spec beyond the training keys (checked before any work starts).
@@ -48,27 +50,33 @@ def evaluate(job: EvalJob) -> dict:
         **{f"params_{k}": v for k, v in count_parameters(model).items()},
         **_training_measurements(history),
         "train_iters": spec["train"]["iters"], "split_order": [name for name, _ in spec["splits"]],
-        "test_accuracy": None, "curves": {},
+        "test_accuracy": None, "val_accuracy": None, "solves_reaching_tol": None, "val_solves_reaching_tol": None,
+        "curves": {},
     }
     if ckpt["status"] == "ok":
         task = job_task(spec)
         for split, path in spec["splits"]:
             x, y = (t.to(job.device) for t in _examples(spec, split, load_dataset(path)))
-            if spec["task"] == "prefix_sums":
+            if spec["task"] == "prefix_sums" and spec["eval"]["deq"] is not None:
+                result["curves"][split] = _solver_curve(model, task, x, y, spec)
+            elif spec["task"] == "prefix_sums":
                 sweep = batched_sweep(model, task, x, y, spec["eval"]["max_iters"], spec["eval"]["batch_size"])
                 result["curves"][split] = sweep.correct.float().mean(1).tolist()
             else:
-                result["test_accuracy"] = _accuracy(model, task, x, y, spec)
+                prefix = "val_" if split == VALIDATION else ""
+                result[f"{prefix or 'test_'}accuracy"], result[f"{prefix}solves_reaching_tol"] = \
+                    _accuracy(model, task, x, y, spec)
         if spec["task"] == "prefix_sums":
             result["test_accuracy"] = result["curves"][IN_DISTRIBUTION][spec["train"]["iters"] - 1]
     return result
 
 
 def _examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """A split's examples; the in-distribution prefix sums are the part training did not see."""
+    """A split's examples; the in-distribution prefix sums and the images' validation split are the
+    part of the training file that training did not see."""
     task = job_task(spec)
     inputs, targets = data["inputs"], data["targets"]
-    if split == IN_DISTRIBUTION:
+    if split in (IN_DISTRIBUTION, VALIDATION):
         n_train = int(len(inputs) * spec["data"]["train_fraction"])
         inputs, targets = inputs[n_train:], targets[n_train:]
     n = spec["eval"].get("n_examples", len(inputs))
@@ -76,19 +84,40 @@ def _examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.T
 
 
 @torch.no_grad()
-def _accuracy(model, task, x: torch.Tensor, y: torch.Tensor, spec: dict) -> float:
+def _accuracy(model, task, x: torch.Tensor, y: torch.Tensor, spec: dict) -> tuple[float, float | None]:
+    """Accuracy at the trained depth (a DEQ: at the solver's fixed point), and for a DEQ the
+    fraction of examples whose solve reached the tolerance (relative residual of the point returned)."""
     deq = spec["eval"]["deq"]
-    correct = 0
+    correct, reached = 0, 0
     for i in range(0, len(x), spec["eval"]["batch_size"]):
         xb, yb = x[i:i + spec["eval"]["batch_size"]], y[i:i + spec["eval"]["batch_size"]]
         if deq is None:
             logits = model(xb, spec["model"]["depth"])
         else:
-            z, _ = deq_fixed_point(lambda z: model.step(z, xb), model.initial_state(xb), solver=deq["solver"],
-                                   grad="ift", max_iter=deq["max_iter"], tol=deq["tol"])
+            z, stats = deq_fixed_point(lambda z: model.step(z, xb), model.initial_state(xb), solver=deq["solver"],
+                                       grad="ift", max_iter=deq["max_iter"], tol=deq["tol"])
             logits = model.readout(z)
+            reached += int((stats.residual <= deq["tol"]).sum())
         correct += int(task.correct(logits, yb).sum())
-    return correct / len(x)
+    return correct / len(x), (reached / len(x) if deq is not None else None)
+
+
+@torch.no_grad()
+def _solver_curve(model, task, x: torch.Tensor, y: torch.Tensor, spec: dict) -> list[float]:
+    """A DEQ's accuracy at each test-time budget k = 1..max_iters, each read at the point its own
+    solver (the one it trained with, ``eval.deq``) returns when allowed k evaluations: a DEQ is
+    scored as the DEQ it is, not by plain iteration of its block."""
+    deq, batch = spec["eval"]["deq"], spec["eval"]["batch_size"]
+    curve = []
+    for k in range(1, spec["eval"]["max_iters"] + 1):
+        correct = 0
+        for i in range(0, len(x), batch):
+            xb, yb = x[i:i + batch], y[i:i + batch]
+            z, _ = deq_fixed_point(lambda z: model.step(z, xb), model.initial_state(xb), solver=deq["solver"],
+                                   grad="ift", max_iter=k, tol=deq["tol"])
+            correct += int(task.correct(model.readout(z), yb).sum())
+        curve.append(correct / len(x))
+    return curve
 
 
 def _diverged_reason(history: list[dict]) -> str | None:
@@ -96,7 +125,8 @@ def _diverged_reason(history: list[dict]) -> str | None:
 
 
 def _training_measurements(history: list[dict]) -> dict:
-    ok = [h for h in history if h.get("status") == "ok"]
+    # The unrolled warm-up epochs of a DEQ train it as WT: its costs are those of the epochs after.
+    ok = [h for h in history if h.get("status") == "ok" and not h.get("pretrain")]
     last = ok[-1] if ok else {}
     solver = None
     if last.get("residual") is not None:

@@ -171,6 +171,9 @@ class _Grid:
         if epochs is not None:  # memory_vs_depth measures; it does not need a converged model
             train["epochs"], train["lr_milestones"] = epochs, [m for m in train["lr_milestones"] if m < epochs]
         deq = s["deq"]
+        train["lr"] = train.pop("lr_by_variant", {}).get(variant, train["lr"])
+        if variant in DEQ and epochs is None:  # a measurement run (memory_vs_depth) measures the DEQ itself
+            train.update(pretrain_epochs=deq["pretrain_epochs"], pretrain_iters=deq["pretrain_iters"])
         train.update(
             gradient=GRADIENTS[variant], iters=depth,
             solver=deq["solver"] if variant in DEQ else "fixed_point", tol=deq["tol"],
@@ -181,7 +184,9 @@ class _Grid:
             train["augment"] = None
         spec = {
             "paper": PAPER, "task": task, "intervention": "baseline", "seed": seed,
-            "data": {"train_fraction": s["studies"]["other_paradigm"]["data"]["train_fraction"] if sequence else 1.0},
+            # Images: the training part's tail is the validation split, never trained on.
+            "data": {"train_fraction": s["studies"]["other_paradigm"]["data"]["train_fraction"] if sequence
+                     else 1.0 - s["data"]["validation_fraction"]},
             "model": {"variant": variant, "depth": depth, "width": width, "density": density,
                       "in_channels": in_channels, "classes": classes, "dims": 1 if sequence else 2,
                       "groups": group_count(width, s["model"]["groups"])},
@@ -197,7 +202,7 @@ class _Grid:
                           "n_examples": s["studies"]["other_paradigm"]["eval"]["n_examples"],
                           "batch_size": s["eval"]["batch_size"]}
         else:
-            splits = [["test", _vision_path(s, "test")]]
+            splits = [["validation", _vision_path(s, "train")], ["test", _vision_path(s, "test")]]
             train_data = _vision_path(s, "train")
             evaluation = {"batch_size": s["eval"]["batch_size"]}
         deq_eval = {"solver": deq["solver"], "max_iter": depth, "tol": deq["tol"]} if variant in DEQ else None
@@ -227,6 +232,9 @@ def runs(section: dict) -> list[Run]:
     for v in s["variants"]:
         for seed in _seeds(section, s):
             grid.ask("wt_vs_deq", task, v, _depth_of(section, v, s["depth"]), s["width"], 1.0, seed)
+        if v == "wt" and any(d in DEQ for d in s["variants"]):  # WT at the DEQs' forward budget too
+            for seed in _seeds(section, s):
+                grid.ask("wt_vs_deq", task, v, section["deq"]["max_iter"], s["width"], 1.0, seed)
 
     s = st["capacity"]
     for v in s["variants"]:
@@ -318,6 +326,10 @@ def check(section: dict, where: str) -> None:
     if any(v not in MASKED for v in st["sparse_masks"]["variants"]):
         fail("studies.sparse_masks.variants", f"must list masked variants only ({', '.join(MASKED)}); the dense "
                                               "references are `matched`.")
+    deq = section["deq"]
+    if deq["pretrain_epochs"] and deq["pretrain_epochs"] >= section["train"]["epochs"]:
+        fail("deq.pretrain_epochs", f"is {deq['pretrain_epochs']}, not below `song2023.train.epochs` "
+                                    f"({section['train']['epochs']}): the DEQs would never train as DEQs; lower it.")
     for m in section["train"]["lr_milestones"]:
         if m >= section["train"]["epochs"]:
             fail("train.lr_milestones", f"has {m}, not below `song2023.train.epochs` ({section['train']['epochs']}).")
@@ -360,8 +372,10 @@ def work(section: dict, run: Run) -> dict[str, float]:
                                      per_position * data[p]["n_bits"]) for p in run.eval_data)
     else:
         positions = POSITIONS[run.task]
-        n_train, n_test = IMAGES[run.task]
-        evaluate = batched_steps(n_test, spec["eval"]["batch_size"], m["depth"], per_position * positions)
+        n_images, n_test = IMAGES[run.task]
+        n_train = n_images * spec["data"]["train_fraction"]
+        evaluate = sum(batched_steps(n, spec["eval"]["batch_size"], m["depth"], per_position * positions)
+                       for n in (n_test, n_images - n_train))  # the test part and the validation split
     train = tr["epochs"] * batched_steps(n_train, tr["batch_size"], 3 * m["depth"], per_position * positions)
     return {"train": train, "evaluate": evaluate,
             "activations": tr["batch_size"] * m["depth"] * m["width"] * positions}

@@ -45,7 +45,8 @@ DESIGN_NOTE = ("Only the paper's abstract is known: no number of the paper is kn
 # ---------------------------------------------------------------- records -> frames
 
 RUN_COLUMNS = ["task", "run", "variant", "depth", "width", "density", "seed", "match_densities", "status",
-               "params_total", "params_active", "test_accuracy", "memory_mib", "memory_measure",
+               "params_total", "params_active", "test_accuracy", "val_accuracy", "solves_reaching_tol",
+               "memory_mib", "memory_measure",
                "seconds_per_epoch", "step_seconds", "fwd_nfe", "bwd_nfe", "residual", "train_iters"]
 
 
@@ -71,6 +72,8 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "match_densities": tuple(r.get("match_densities") or ()), "status": r["status"],
             "params_total": _num(r.get("params_total")), "params_active": _num(r.get("params_active")),
             "test_accuracy": _num(r.get("test_accuracy")) if r["status"] == "ok" else float("nan"),
+            "val_accuracy": _num(r.get("val_accuracy")) if r["status"] == "ok" else float("nan"),
+            "solves_reaching_tol": _num(r.get("solves_reaching_tol")),
             "memory_mib": _num(r.get("memory_bytes")) / MIB, "memory_measure": r.get("memory_measure"),
             "seconds_per_epoch": _num(r.get("seconds_per_epoch")), "step_seconds": _num(r.get("step_seconds")),
             "fwd_nfe": _num(solver.get("fwd_nfe")), "bwd_nfe": _num(solver.get("bwd_nfe")),
@@ -118,7 +121,7 @@ def _count(values: pd.Series) -> float:
 
 
 SUMMARY_COLUMNS = ["n_runs", "n_ok", "n_diverged", "params_total", "params_active", "accuracy_mean",
-                   "accuracy_std", "seconds_per_epoch", "step_seconds", "memory_mib", "memory_measure",
+                   "accuracy_std", "val_accuracy_mean", "solves_reaching_tol", "seconds_per_epoch", "step_seconds", "memory_mib", "memory_measure",
                    "fwd_nfe", "bwd_nfe", "residual"]
 
 
@@ -134,6 +137,7 @@ def summarise(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                 "n_diverged": int((g["status"] != "ok").sum()),
                 "params_total": _count(g["params_total"]), "params_active": _count(g["params_active"]),
                 "accuracy_mean": _mean(ok["test_accuracy"]), "accuracy_std": _std(ok["test_accuracy"]),
+                "val_accuracy_mean": _mean(ok["val_accuracy"]), "solves_reaching_tol": _mean(ok["solves_reaching_tol"]),
                 "seconds_per_epoch": _mean(g["seconds_per_epoch"]), "step_seconds": _mean(g["step_seconds"]),
                 "memory_mib": _mean(g["memory_mib"]), "memory_measure": ", ".join(measures) or None,
                 "fwd_nfe": _mean(g["fwd_nfe"]), "bwd_nfe": _mean(g["bwd_nfe"]), "residual": _mean(g["residual"]),
@@ -186,19 +190,22 @@ def table_wt_vs_deq(records: list[dict], reported: list[dict], scale: str, stem:
         "task": frame["task"], "variant": frame["variant"], "L": frame["depth"], "width": frame["width"],
         "params": frame["params_total"].map(_int_text),
         "accuracy": [mean_std_text(m, s) for m, s in zip(frame["accuracy_mean"], frame["accuracy_std"])],
+        "validation": frame["val_accuracy_mean"].map(lambda v: _fmt(v, 3)),
         "s/epoch": frame["seconds_per_epoch"].map(lambda v: _fmt(v, 2)),
         "memory (MiB)": [f"{_fmt(m, 1)} ({k})" if isinstance(k, str) else _fmt(m, 1)
                          for m, k in zip(frame["memory_mib"], frame["memory_measure"])],
         **{label: [_fmt(v, 2 if col != "residual" else 3) if var in DEQ else "—"
                    for v, var in zip(frame[col], frame["variant"])]
-           for label, col in (("fwd NFE", "fwd_nfe"), ("bwd NFE", "bwd_nfe"), ("residual", "residual"))},
+           for label, col in (("fwd NFE", "fwd_nfe"), ("bwd NFE", "bwd_nfe"), ("residual", "residual"),
+                              ("test solves at tol", "solves_reaching_tol"))},
         "diverged": [_diverged_text(r) for _, r in frame.iterrows()],
     })
     caption = _caption(
-        "weight-tied vs DEQ variants: parameters, test accuracy (mean ± std over converged seeds), training "
-        "seconds per epoch, peak training memory (MiB, with how it was measured), solver evaluations per step "
-        "(forward, backward) and final relative residual of the DEQs (last epoch's mean), diverged runs out of "
-        "runs", scale, "Time, memory and solver statistics: mean over every run that measured them. For the "
+        "weight-tied vs DEQ variants: parameters, test accuracy (mean ± std over converged seeds), validation "
+        "accuracy (the training part's held-out tail; mean), training seconds per epoch (a DEQ's unrolled warm-up "
+        "epochs left out), peak training memory (MiB, with how it was measured), solver evaluations per step "
+        "(forward, backward) and final relative residual of the DEQs (last epoch's mean), the fraction of test "
+        "examples whose DEQ solve reached the tolerance, diverged runs out of runs", scale, "Time, memory and solver statistics: mean over every run that measured them. For the "
         "DEQs L is the solver's evaluation budget.")
     _write(frame, display, stem, caption, "wt_vs_deq")
     return frame
