@@ -19,7 +19,7 @@ from implicit_repro.data.store import save_dataset
 from implicit_repro.errors import ConfigError, ReproError
 from implicit_repro.papers import contract, folder, known
 from implicit_repro.seeding import generator
-from implicit_repro.specs import DEFAULTS, require_train, with_defaults
+from implicit_repro.specs import DEFAULTS, require_train
 from implicit_repro.train import TrainJob, train
 
 EXAMPLE = ROOT / "tests/example_paper"
@@ -165,13 +165,23 @@ def minimal_spec():
             "train": {"epochs": 2, "batch_size": 32, "lr": 0.003, "iters": 3}}
 
 
-def test_a_spec_without_the_optional_parts_trains_as_with_their_documented_defaults(data, tmp_path):
-    """Each default of specs.DEFAULTS is what the loop does without the key: a spec that writes them
-    all out trains to the same bits as one that writes none."""
-    explicit = with_defaults(minimal_spec())
-    assert {d.key.split(".")[0] for d in DEFAULTS} <= set(explicit)
+def neutral_spec():
+    """The minimal spec with every optional part written out, by hand, as "do nothing": what
+    specs.DEFAULTS documents for each."""
+    spec = minimal_spec()
+    spec.update(intervention="baseline", intervention_params={}, task_params={}, data={"train_fraction": 1.0})
+    spec["train"].update(gradient="unrolled", blowup_loss=1e300, weight_decay=0.0, warmup_epochs=0, lr_milestones=[],
+                         lr_gamma=0.1, grad_clip=1e300)  # a clip that never clips scales the gradients by 1.0
+    return spec
+
+
+def test_a_spec_without_the_optional_parts_trains_as_their_documented_defaults_say(data, tmp_path):
+    assert {d.key for d in DEFAULTS} == {"intervention", "intervention_params", "task_params", "data.train_fraction",
+                                         "train.gradient", "train.blowup_loss", "train.weight_decay",
+                                         "train.warmup_epochs", "train.lr_milestones", "train.lr_gamma",
+                                         "train.grad_clip"}
     results = []
-    for name, spec in (("minimal", minimal_spec()), ("explicit", explicit)):
+    for name, spec in (("minimal", minimal_spec()), ("neutral", neutral_spec())):
         out = tmp_path / name
         result = train(TrainJob(spec, data, out / "model.pt", out / "log.jsonl"))
         state = torch.load(out / "model.pt", weights_only=True)
@@ -240,3 +250,20 @@ def test_the_example_paper_runs_from_data_to_its_scorecard_row(tmp_path):
     assert set(spec["train"]) == {"epochs", "batch_size", "lr", "iters"}
     [metrics] = (project / "results/toy2024/prefix_sums/tied").glob("seed1-*/metrics.json")
     assert json.loads(metrics.read_text())["paper"] == "toy2024"
+
+
+# ---------------------------------------------------------------- evaluation counts per split
+
+@pytest.mark.parametrize("paper", ["anil2022", "song2023"])
+def test_the_in_distribution_split_reads_its_own_count(paper):
+    """eval.n_in_distribution counts the held-out part of the training file; n_examples every other split."""
+    if paper == "anil2022":
+        from implicit_repro.papers.anil2022.evaluate import split_examples as examples
+    else:
+        from implicit_repro.papers.song2023.evaluate import _examples as examples
+    data = prefix_sums.generate(8, 100, generator("test", 8))
+    spec = {**minimal_spec(), "data": {"train_fraction": 0.8}, "eval": {"n_examples": 30, "n_in_distribution": 7}}
+    assert len(examples(spec, "in_distribution", data)[0]) == 7
+    assert len(examples(spec, "bits8", data)[0]) == 30
+    spec["eval"].pop("n_in_distribution")
+    assert len(examples(spec, "in_distribution", data)[0]) == 20  # all 20 held out, as many as n_examples allows
