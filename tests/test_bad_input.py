@@ -68,7 +68,7 @@ CASES = [
     ("spec-no-train", [*TRAIN_CMD, without("train")], "`train`"),
     ("spec-no-train-lr", [*TRAIN_CMD, without("train.lr")], "`train.lr`"),
     ("spec-no-paper", [*TRAIN_CMD, without("paper")], "`paper`"),
-    ("spec-no-train-fraction", [*TRAIN_CMD, without("data.train_fraction")], "`data.train_fraction`"),
+    ("spec-no-train-iters", [*TRAIN_CMD, without("train.iters")], "`train.iters`"),  # data.train_fraction: optional
     ("eval-spec-no-eval", [*EVAL_CMD, "model.pt", "--spec", without("eval")], "`eval`"),
     ("eval-spec-no-splits", [*EVAL_CMD, "model.pt", "--spec", without("splits")], "`splits`"),
     ("eval-spec-no-aa-iters", [*EVAL_CMD, "model.pt", "--spec", without("eval.aa_iters")], "`eval.aa_iters`"),

@@ -27,7 +27,8 @@ def test_presets_change_only_what_they_name():
 
 
 def test_command_line_strings_get_their_types_back():
-    cfg = load({"anil2022": {"prefix_sums": {"train": {"epochs": "3", "lr": "1e-3"}, "seeds": ["4", "5"]}}})
+    cfg = load({"anil2022": {"prefix_sums": {"train": {"epochs": "3", "lr": "1e-3", "lr_milestones": ["2"]},
+                                      "seeds": ["4", "5"]}}})
     t = cfg["anil2022"]["prefix_sums"]
     assert t["train"]["epochs"] == 3 and t["train"]["lr"] == 0.001 and t["seeds"] == [4, 5]
 
@@ -84,3 +85,44 @@ def test_a_harder_split_that_is_not_harder_is_a_config_error(overrides, fragment
     with pytest.raises(ConfigError) as err:
         load(overrides, scale="smoke")
     assert fragment in str(err.value) and "harder" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "scale, overrides, fragment",
+    [
+        # smoke's 256 prefix-sum strings leave 52 in-distribution examples, and its harder mazes are 32
+        ("smoke", {"anil2022": {"prefix_sums": {"eval": {"n_in_distribution": 53}}}},
+         "key `anil2022.prefix_sums.eval.n_in_distribution` (53) exceeds the 52 in-distribution examples"),
+        ("smoke", {"anil2022": {"mazes": {"eval": {"n_examples": 33}}}},
+         "key `anil2022.mazes.eval.n_examples` (33) exceeds the 32 examples of each harder split"),
+        ("small", {"anil2022": {"mazes": {"eval": {"n_examples": 201}}}},  # 1,000 mazes: 200 held out
+         "Set `anil2022.mazes.eval.n_in_distribution: 200`"),
+        ("smoke", {"song2023": {"studies": {"other_paradigm": {"eval": {"n_in_distribution": 14}}}}},
+         "key `song2023.studies.other_paradigm.eval.n_in_distribution` (14) exceeds the 13 in-distribution"),
+        ("small", {"anil2022": {"prefix_sums": {"train": {"lr_milestones": [16, 20]}}}},
+         "key `anil2022.prefix_sums.train.lr_milestones` has 20, not below `train.epochs` (20)"),
+        ("small", {"song2023": {"studies": {"other_paradigm": {"train": {"epochs": 8}}}}},
+         "key `song2023.studies.other_paradigm.train.lr_milestones` has 8, not below `train.epochs` (8)"),
+        ("small", {"song2023": {"train": {"lr_milestones": [12]}}}, "key `song2023.train.lr_milestones` has 12"),
+    ],
+)
+def test_a_setting_that_would_silently_do_nothing_is_a_config_error(scale, overrides, fragment):
+    """An evaluation count larger than its split holds was cut to the split; a milestone at or past
+    the last epoch never decayed the learning rate. Both now stop the run, naming the key."""
+    with pytest.raises(ConfigError) as err:
+        load(overrides, scale=scale)
+    assert fragment in str(err.value)
+
+
+def test_the_printed_fix_for_too_many_examples_works():
+    with pytest.raises(ConfigError, match=r"Set `anil2022.mazes.eval.n_in_distribution: 200`"):
+        load({"anil2022": {"mazes": {"eval": {"n_examples": 201}}}})
+    load({"anil2022": {"mazes": {"eval": {"n_examples": 200, "n_in_distribution": 200}}}})
+
+
+def test_snakemake_stops_on_a_milestone_past_the_last_epoch_with_exit_code_2():
+    proc = run([tool("snakemake"), "-n", "--cores", "1", "--config",
+                "overrides={anil2022: {mazes: {train: {lr_milestones: [12]}}}}"], cwd=ROOT, check=False)
+    assert proc.returncode == 2
+    assert "error: --config (over config/config.yaml) (scale 'small'): key `anil2022.mazes.train.lr_milestones` has 12" \
+        in proc.stderr

@@ -47,7 +47,7 @@ def test_a_run_is_named_by_its_spec_its_data_and_its_numerics():
 
 
 def test_a_dataset_is_named_by_its_generator_parameters():
-    base, more = section("anil2022"), section("anil2022", prefix_sums={"data": {"harder_count": 40}})
+    base, more = section("anil2022"), section("anil2022", prefix_sums={"data": {"harder_count": 200}})
     changed = set(anil2022.datasets(more)) - set(anil2022.datasets(base))
     assert changed and all("/prefix_sums/bits" in p and "/bits8-" not in p for p in changed)  # harder splits only
     assert len(changed) == len(set(anil2022.datasets(base)) - set(anil2022.datasets(more)))
@@ -65,7 +65,7 @@ def test_one_tasks_epochs_rename_exactly_that_tasks_runs():
 
 def test_a_harder_split_re_evaluates_its_tasks_runs_without_retraining_them():
     base = by_key(anil2022.runs(section("anil2022")))
-    more = by_key(anil2022.runs(section("anil2022", prefix_sums={"data": {"harder_count": 40}})))
+    more = by_key(anil2022.runs(section("anil2022", prefix_sums={"data": {"harder_count": 200}})))
     for key, run in base.items():
         prefix = key.startswith("anil2022/prefix_sums/")
         assert more[key].train_id == run.train_id, key

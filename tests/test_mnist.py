@@ -187,7 +187,7 @@ def test_paper_scale_reads_mnist_and_the_smaller_scales_sklearn():
 
 
 def test_schema_lists_exactly_the_mnist_files_of_the_registry():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = yaml.safe_load((ROOT / "src/implicit_repro/papers/anil2022/schema.yaml").read_text())
     assert set(schema["$defs"]["mnist"]["properties"]["checksums"]["properties"]) == set(registry.MNIST_FILE_NAMES)
 
 

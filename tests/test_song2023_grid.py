@@ -157,7 +157,7 @@ def test_the_variant_tables_agree():
 
     from implicit_repro.papers.song2023.models import VARIANTS
 
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = yaml.safe_load((ROOT / "src/implicit_repro/papers/song2023/schema.yaml").read_text())
     assert set(schema["$defs"]["song_variant"]["enum"]) == set(VARIANTS) == set(grid.GRADIENTS)
     assert {v: VARIANTS[v].gradient for v in VARIANTS} == grid.GRADIENTS
     assert set(grid.MASKED) == {v for v in VARIANTS if VARIANTS[v].masks != "none"}

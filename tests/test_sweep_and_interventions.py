@@ -89,6 +89,6 @@ def test_schema_enum_lists_exactly_the_registered_interventions():
     import yaml
     from conftest import ROOT
 
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "src/implicit_repro/papers/anil2022/schema.yaml").read_text())
     enum = schema["$defs"]["intervention"]["enum"]
     assert set(enum) == set(INTERVENTIONS)

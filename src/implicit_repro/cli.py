@@ -20,7 +20,7 @@ import torch
 
 from implicit_repro import numerics
 from implicit_repro.errors import ReproError
-from implicit_repro.specs import EVAL_KEYS, FIX, TRAIN_KEYS, parse_json, require
+from implicit_repro.specs import EVAL_KEYS, FIX, parse_json, require_train
 
 
 def _threads(n: int) -> None:
@@ -67,7 +67,7 @@ def cmd_train(args) -> None:
     from implicit_repro.train import TrainJob, train
 
     _threads(args.threads)
-    spec = require(parse_json(args.spec, "--spec"), TRAIN_KEYS, "--spec")
+    spec = require_train(parse_json(args.spec, "--spec"), "--spec")
     train(TrainJob(spec, Path(args.data), Path(args.model_out), Path(args.log_out)),
           device=_device(args.device))
 
@@ -77,7 +77,7 @@ def cmd_evaluate(args) -> None:
 
     _threads(args.threads)
     log = Path(args.train_log) if args.train_log else None
-    spec = require(parse_json(args.spec, "--spec"), EVAL_KEYS, "--spec")
+    spec = require_train(parse_json(args.spec, "--spec"), "--spec", EVAL_KEYS)
     evaluate(EvalJob(spec, Path(args.model), Path(args.out), log, device=_device(args.device)))
 
 

@@ -3,7 +3,9 @@
 ``config/config.yaml`` holds ``defaults`` (the embedded ``small`` scale), one delta per preset under
 ``presets`` and an ``overrides`` delta applied last (handy from the command line:
 ``snakemake --config 'overrides={anil2022: {prefix_sums: {seeds: [0, 1]}}}'``). The resolved
-experiment tree is validated against ``workflow/schemas/config.schema.yaml`` before any job starts.
+experiment tree is validated against ``workflow/schemas/config.schema.yaml`` before any job starts;
+each paper's section against the schema its package brings (``papers/<paper>/schema.yaml``), which
+``load_schema`` composes in, so that adding a paper edits no shared file.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def _describe(error: jsonschema.ValidationError, where: Callable[[list], str], r
             return None
         keys = ", ".join(f"`{'.'.join(filter(None, [path, k]))}`" for k in extra)
         allowed = ", ".join(sorted(known))
-        return f"{where(parts + extra[:1])}: unknown key {keys}; allowed here: {allowed}. Remove or rename it."
+        fix = error.schema.get(UNKNOWN_KEY_FIX, "Remove or rename it.").replace("<key>", extra[0])
+        return f"{where(parts + extra[:1])}: unknown key {keys}; allowed here: {allowed}. {fix}"
     if error.validator == "required":
         return f"{where(parts)}: `{path or '<top level>'}` {error.message}. Add it."
     return f"{where(parts)}: key `{path}`: {error.message}. Fix that value."
@@ -160,9 +163,54 @@ def _validate(instance: Any, schema: dict, where: Callable[[list], str]) -> None
         raise ConfigError(messages[0])
 
 
-def load_schema(path: str | Path) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+# A schema's own annotation: what the message about an unknown key of that level says after the
+# allowed keys, ``<key>`` standing for the first unknown one (the experiment's top level: how to add a
+# paper). Validators ignore it.
+UNKNOWN_KEY_FIX = "x-unknown-key-fix"
+REF = "#/$defs/"
+
+
+def load_schema(path: str | Path, papers: list[str] | None = None) -> dict:
+    """The shared schema at ``path`` with the section of every paper (``papers``, default: every
+    package under ``implicit_repro/papers/``) composed in, from the paper's ``schema.yaml``."""
+    from implicit_repro.papers import known, schema_file
+
+    schema = read_yaml(path)
+    shared = set(schema["$defs"])
+    for paper in known() if papers is None else papers:
+        _compose(schema, paper, schema_file(paper), shared)
+    return schema
+
+
+def _compose(schema: dict, paper: str, path: Path, shared: set[str]) -> None:
+    """Put ``paper``'s fragment into ``schema``: its ``section`` as the experiment's ``paper`` key, its
+    ``$defs`` as ``<paper>.<name>`` (no two papers' definitions can collide), its references to
+    them renamed to match; a reference to neither its own nor a shared definition is an error."""
+    fragment = read_yaml(path)
+    if not isinstance(fragment, dict) or "section" not in fragment:
+        raise ConfigError(f"{path}: no `section` key; it holds the JSON schema of the `{paper}` section of "
+                          "config/config.yaml (see src/implicit_repro/papers/anil2022/schema.yaml).")
+    own = fragment.get("$defs") or {}
+
+    def renamed(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renamed(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: renamed(v) for k, v in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(REF):
+            name = ref[len(REF):]
+            if name in own:
+                out["$ref"] = f"{REF}{paper}.{name}"
+            elif name not in shared:
+                raise ConfigError(f"{path}: `$ref: {ref}` names no definition of its own `$defs` nor a shared one "
+                                  f"({', '.join(sorted(shared))}). Define `{name}` under its `$defs`.")
+        return out
+
+    for name, definition in own.items():
+        schema["$defs"][f"{paper}.{name}"] = renamed(definition)
+    schema["$defs"]["experiment"]["properties"][paper] = renamed(fragment["section"])
 
 
 def resolve(raw: dict, schema: dict, source: str = "config/config.yaml", origin: Origin | None = None) -> dict:

@@ -4,6 +4,9 @@ Every source of randomness is a seeded ``torch.Generator`` whose state is saved 
 checkpoint, so a job killed after epoch k and restarted ends bit-identical to an uninterrupted one.
 
 The loop is the same for every paper; the paper's package builds the model (``models.build``).
+A spec carries only what its paper uses: interventions, DEQ gradients, the learning-rate schedule,
+gradient clipping and the divergence threshold are optional parts with documented defaults
+(``specs.DEFAULTS``), read through ``specs.with_defaults``; the checkpoint keeps the spec as given.
 Three opt-in settings of ``spec["train"]`` serve papers that measure more than accuracy (a spec
 without them trains exactly as before they existed):
 - ``measure: true``: per epoch, training memory (``measure.MemoryMeter``, the same measure for
@@ -36,6 +39,7 @@ from implicit_repro.io import write_jsonl
 from implicit_repro.models import EquilibriumModel
 from implicit_repro.papers import part
 from implicit_repro.seeding import generator
+from implicit_repro.specs import with_defaults
 from implicit_repro.tasks import get_task
 
 RESUME_KEYS = ("model", "optimizer", "epoch", "history", "rng", "spec")
@@ -45,7 +49,7 @@ KILL_AFTER_EPOCH_ENV = "IMPLICIT_REPRO_KILL_AFTER_EPOCH"
 
 @dataclass
 class TrainJob:
-    spec: dict  # paper, task, intervention, seed, data, model, train, intervention_params
+    spec: dict  # paper, task, seed, train (specs.TRAIN_KEYS), what the paper's model reads, and specs.DEFAULTS' parts it uses
     data_path: Path
     model_path: Path
     log_path: Path
@@ -81,7 +85,7 @@ def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: i
 def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The training part of the easy dataset; the rest is the in-distribution test split."""
     task = job_task(spec)
-    n_train = int(len(data["inputs"]) * spec["data"]["train_fraction"])
+    n_train = int(len(data["inputs"]) * with_defaults(spec)["data"]["train_fraction"])
     return task.model_input(data["inputs"][:n_train]), task.target(data["targets"][:n_train])
 
 
@@ -97,10 +101,12 @@ class _Diverged(Exception):
 
 
 def train(job: TrainJob, device: str = "cpu") -> dict:
-    spec, cfg = job.spec, job.spec["train"]
+    spec = job.spec  # as given: what the checkpoint records and a resume compares
+    settings = with_defaults(spec)  # what the loop reads
+    cfg = settings["train"]
     task = job_task(spec)
-    intervention = get_intervention(spec["intervention"])
-    x_all, y_all = train_split(spec, load_dataset(job.data_path))
+    intervention = get_intervention(settings["intervention"])
+    x_all, y_all = train_split(settings, load_dataset(job.data_path))
     model = make_model(spec).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     ident = (spec["paper"], spec["task"], spec["seed"])
@@ -123,13 +129,13 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
             start_epoch, history = state["epoch"], state["history"]
             print(f"resuming from {job.resume_path} at epoch {start_epoch}", file=sys.stderr)
 
-    print(f"training {'/'.join(map(str, ident))}/{spec['intervention']} on {device} with "
+    print(f"training {'/'.join(map(str, ident))}/{settings['intervention']} on {device} with "
           f"{torch.get_num_threads()} torch thread(s), {len(x_all)} examples", file=sys.stderr)
     status = "ok"
     for epoch in range(start_epoch, cfg["epochs"]):
         try:
             with cpu.work():
-                record = _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device)
+                record = _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, settings, rng, device)
         except _Diverged as exc:
             history.append({"epoch": epoch, "status": "diverged", "reason": str(exc)})
             status = "diverged"
@@ -198,7 +204,8 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
             solver_log["residual"].append(float(solver_stats.residual.mean()))
             if solver_stats.backward is not None:
                 solver_log["bwd_nfe"].append(solver_stats.backward.nfe)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        if cfg["grad_clip"] is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         opt.step()
         loss_sum += loss.item() * len(idx)  # the task loss alone, comparable across interventions
         if aux is not None:
@@ -207,7 +214,9 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         seen += len(idx)
         iters_sum += (iters if solver_stats is None else solver_stats.nfe) * len(idx)
     mean_loss = loss_sum / seen
-    if not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]:
+    if cfg["blowup_loss"] is None and not math.isfinite(mean_loss):
+        raise _Diverged(f"epoch loss {mean_loss:.3g}, not finite")
+    if cfg["blowup_loss"] is not None and (not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]):
         raise _Diverged(f"epoch loss {mean_loss:.3g} above blowup_loss {cfg['blowup_loss']}")
     record = {
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,

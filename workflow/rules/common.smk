@@ -9,10 +9,16 @@ ENV = "../envs/implicit_repro.yaml"
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
 from implicit_repro.numerics import shell_exports
 from implicit_repro.papers import ID_DIGITS, identity, known, part
+from implicit_repro.papers.contract import PAPER_ID, check_facts, check_papers
 
+PAPERS_FILE = "config/papers.yaml"
 try:
+    PAPER_FACTS = read_yaml(PAPERS_FILE)
+    # Every paper's package meets the contract (papers/contract.py) before its schema or grid is read.
+    check_papers(known(), PAPER_FACTS)
     CFG = resolve(config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
                   origin=Origin(config_layers()))
+    check_facts([p for p in known() if p in CFG], PAPER_FACTS)
 except ConfigError as exc:
     stop_on_bad_config(exc)
 
@@ -23,11 +29,6 @@ SCALE = CFG["scale"]
 shell.prefix("export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg IMPLICIT_REPRO_SCALE=%s; %s"
              % (SRC, SCALE, shell_exports(CFG["numerics"])))
 RES = CFG["resources"]
-PAPERS_FILE = "config/papers.yaml"
-try:
-    PAPER_FACTS = read_yaml(PAPERS_FILE)
-except ConfigError as exc:
-    stop_on_bad_config(exc)
 
 # The papers of this run: those with a section in the config, a package and facts in papers.yaml.
 PAPERS = [p for p in known() if p in CFG and p in PAPER_FACTS]
@@ -61,7 +62,7 @@ DOWNLOADS = {d.path: d for p in PAPERS for d in GRIDS[p].downloads(CFG[p])}
 
 
 wildcard_constraints:
-    paper="[a-z]+[0-9]{4}",
+    paper=PAPER_ID,
     task="[a-z][a-z0-9_]*",
     split=r"[a-z]+[0-9]*[\w.\-]*",
     run=r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*",

@@ -17,7 +17,7 @@ rule record_inputs:
     output:
         f"{ITEMS}paper_results/inputs/{{record}}-{{id}}.json",
     wildcard_constraints:
-        record=r"README|[a-z]+[0-9]{4}/[a-z0-9_]+",
+        record=r"README|%s/[a-z0-9_]+" % PAPER_ID,
     params:
         record=lambda w, output: known_record(output[0]),
     log:

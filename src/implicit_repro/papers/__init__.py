@@ -1,23 +1,20 @@
 """The papers the pipeline replicates: one package per paper, found by its id (``anil2022``, ...).
 
-The generic rules and the shared machinery take the paper as data and ask its package:
-
-- ``grid`` (imported by the Snakefile, so it imports no torch): ``datasets(section)``,
-  ``downloads(section)``, ``runs(section)``, ``item_runs(section, item)`` and ``check(section, where)``;
-- ``data``: ``generate(task, params, g)``, the tensors of one dataset split;
-- ``models``: ``build(spec)``, the seeded model of a training job;
-- ``evaluate``: ``evaluate(spec, model_path, train_log_path, out_path)``, one job's metrics file;
-- ``items``: ``builder(item)``, the function that renders one item of the paper's spec;
-- ``claims``: ``scorecard(records)``, the rows of the replication scorecard;
-- ``choices``: ``choices_markdown(config, facts)``, what the project chose where the paper is silent, beside
-  what its `config/papers.yaml` entry (``facts``) knows of the paper's setup.
+The generic rules and the shared machinery take the paper as data and ask its package for the
+functions that ``contract.PARTS`` lists, one row each (module, signature, what it returns, who calls
+it): ``grid`` (imported by the Snakefile, so it imports no torch: datasets, downloads, runs, item_runs,
+check, work), ``data``, ``models``, ``evaluate``, ``items``, ``claims`` (scorecard and
+training_outcome_markdown) and ``choices``; and a ``schema.yaml``, the JSON schema of its config
+section. The workflow checks every package against the contract when it starts
+(``contract.check_papers``), so a missing or misshaped piece is named before any job runs. A paper's
+id is lower-case letters and a four-digit year (``contract.PAPER_ID``).
 
 A grid's ``Dataset`` and ``Run`` name their files by their identity (``identity``): what the config
 gives the job, hashed, so a changed value names new files and an unchanged job keeps its own.
 
 The ids of a paper's items, its claims and its reported numbers live in ``config/papers.yaml``;
 adding a paper adds its facts there, its section to the config and its package here, and edits no
-generic rule.
+generic rule and no shared schema (README, "Adding a paper"; tests/example_paper is a whole one).
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ import json
 import pkgutil
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from types import ModuleType
 
 from implicit_repro.errors import ReproError
@@ -36,6 +34,16 @@ from implicit_repro.errors import ReproError
 def known() -> list[str]:
     """The ids of the papers that have a package here."""
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+
+
+def folder(paper: str) -> Path:
+    """The folder of ``paper``'s package."""
+    return Path(__file__).parent / paper
+
+
+def schema_file(paper: str) -> Path:
+    """The JSON schema of ``paper``'s config section (composed in by ``config.load_schema``)."""
+    return folder(paper) / "schema.yaml"
 
 
 def part(paper: str, name: str) -> ModuleType:

@@ -35,14 +35,16 @@ CYCLE_WINDOW = 16  # steps over which a period must hold to count (limit_cycles.
 
 
 def split_examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``eval.n_examples`` test examples of a split; in-distribution ones come from the
-    part of the training length that training did not see."""
+    """The first ``eval.n_examples`` test examples of a split; in-distribution ones (the first
+    ``eval.n_in_distribution``, default n_examples) come from the part of the training length that
+    training did not see. The config's check (grid.check) makes sure each split holds as many."""
     task = job_task(spec)
     inputs, targets = data["inputs"], data["targets"]
+    n = spec["eval"]["n_examples"]
     if split == IN_DISTRIBUTION:
         n_train = int(len(inputs) * spec["data"]["train_fraction"])
         inputs, targets = inputs[n_train:], targets[n_train:]
-    n = spec["eval"]["n_examples"]
+        n = spec["eval"].get("n_in_distribution", n)
     return task.model_input(inputs[:n]), task.target(targets[:n])
 
 

@@ -12,6 +12,7 @@ from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
 from implicit_repro.interventions import get_intervention
 from implicit_repro.papers import Dataset, Download, Run, unique_runs
+from implicit_repro.specs import check_eval_counts, check_lr_milestones
 from implicit_repro.work import batched_steps
 
 PAPER = "anil2022"
@@ -139,6 +140,8 @@ def check(section: dict, where: str) -> None:
                                         "point, which needs its steps below cycle_tol. Use 0 (bit-exact) or less.")
         if len(set(task["seeds"])) != len(task["seeds"]):
             fail("seeds", "repeats a seed.")
+        check_lr_milestones(tr, fail)
+        check_eval_counts(data, ev, fail, key)
         _check_harder(task_name, data, fail)
         if task_name == "mazes":
             for size in (data["train_size"], *data["harder_sizes"]):
@@ -217,7 +220,7 @@ def work(section: dict, run: Run) -> dict[str, float]:
     for name, path in spec["splits"]:
         unit = per_position * _positions(run.task, data[path].params)
         held_out = data[path].params["count"] * (1 - spec["data"]["train_fraction"] if name == "in_distribution" else 1)
-        n = min(held_out, ev["n_examples"])
+        n = min(held_out, ev.get("n_in_distribution", ev["n_examples"]) if name == "in_distribution" else ev["n_examples"])
         aa = min(n, ev["aa_examples"])
         pairs = min(aa, ev["aa_pairs_batch"])
         evaluate += (batched_steps(n, ev["batch_size"], ev["max_iters"], unit)

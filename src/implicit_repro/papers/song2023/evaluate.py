@@ -76,10 +76,12 @@ def _examples(spec: dict, split: str, data: dict) -> tuple[torch.Tensor, torch.T
     part of the training file that training did not see."""
     task = job_task(spec)
     inputs, targets = data["inputs"], data["targets"]
+    n = spec["eval"].get("n_examples", len(inputs))
     if split in (IN_DISTRIBUTION, VALIDATION):
         n_train = int(len(inputs) * spec["data"]["train_fraction"])
         inputs, targets = inputs[n_train:], targets[n_train:]
-    n = spec["eval"].get("n_examples", len(inputs))
+        if split == IN_DISTRIBUTION:
+            n = spec["eval"].get("n_in_distribution", n)
     return task.model_input(inputs[:n]), task.target(targets[:n])
 
 

@@ -14,6 +14,7 @@ from implicit_repro.data.registry import splits as task_splits
 from implicit_repro.errors import ConfigError
 from implicit_repro.work import batched_steps
 from implicit_repro.papers import Dataset, Download, Run
+from implicit_repro.specs import check_eval_counts, check_lr_milestones
 
 PAPER = "song2023"
 STUDIES = ("wt_vs_deq", "capacity", "sparse_masks", "design_guidelines", "memory_vs_depth", "other_paradigm")
@@ -198,9 +199,11 @@ class _Grid:
             splits = [["in_distribution", _sequence_path(s, names[0])]] + [[n, _sequence_path(s, n)]
                                                                             for n in names[1:]]
             train_data = _sequence_path(s, names[0])
-            evaluation = {"max_iters": s["studies"]["other_paradigm"]["eval"]["max_iters"],
-                          "n_examples": s["studies"]["other_paradigm"]["eval"]["n_examples"],
+            op_eval = s["studies"]["other_paradigm"]["eval"]
+            evaluation = {"max_iters": op_eval["max_iters"], "n_examples": op_eval["n_examples"],
                           "batch_size": s["eval"]["batch_size"]}
+            if "n_in_distribution" in op_eval:  # only where given: the other specs stay as they were
+                evaluation["n_in_distribution"] = op_eval["n_in_distribution"]
         else:
             splits = [["validation", _vision_path(s, "train")], ["test", _vision_path(s, "test")]]
             train_data = _vision_path(s, "train")
@@ -334,6 +337,10 @@ def check(section: dict, where: str) -> None:
         if m >= section["train"]["epochs"]:
             fail("train.lr_milestones", f"has {m}, not below `song2023.train.epochs` ({section['train']['epochs']}).")
     op = st["other_paradigm"]
+    check_lr_milestones({**section["train"], **op["train"]}, lambda key, why: fail(f"studies.other_paradigm.{key}", why),
+                        inherited="" if "lr_milestones" in op["train"] else "song2023.train.lr_milestones")
+    check_eval_counts(op["data"], op["eval"], lambda key, why: fail(f"studies.other_paradigm.{key}", why),
+                      "song2023.studies.other_paradigm")
     bits = op["data"]["harder_bits"]
     if len(set(bits)) != len(bits) or min(bits) <= op["data"]["train_bits"]:
         fail("studies.other_paradigm.data.harder_bits", f"is {bits}: each harder length must be listed once and be "
