@@ -171,7 +171,8 @@ def neutral_spec():
     spec = minimal_spec()
     spec.update(intervention="baseline", intervention_params={}, task_params={}, data={"train_fraction": 1.0})
     spec["train"].update(gradient="unrolled", blowup_loss=1e300, weight_decay=0.0, warmup_epochs=0, lr_milestones=[],
-                         lr_gamma=0.1, grad_clip=1e300)  # a clip that never clips scales the gradients by 1.0
+                         lr_gamma=0.1, grad_clip=1e300,  # a clip that never clips scales the gradients by 1.0
+                         pretrain_epochs=0)
     return spec
 
 
@@ -179,7 +180,7 @@ def test_a_spec_without_the_optional_parts_trains_as_their_documented_defaults_s
     assert {d.key for d in DEFAULTS} == {"intervention", "intervention_params", "task_params", "data.train_fraction",
                                          "train.gradient", "train.blowup_loss", "train.weight_decay",
                                          "train.warmup_epochs", "train.lr_milestones", "train.lr_gamma",
-                                         "train.grad_clip"}
+                                         "train.grad_clip", "train.pretrain_epochs"}
     results = []
     for name, spec in (("minimal", minimal_spec()), ("neutral", neutral_spec())):
         out = tmp_path / name

@@ -173,3 +173,18 @@ def test_a_density_or_depth_the_variant_would_ignore_is_rejected(overrides, frag
     with pytest.raises(ConfigError) as err:
         section("smoke", overrides)
     assert fragment in str(err.value)
+
+
+def test_learning_rate_per_variant_and_the_deqs_warm_up_reach_their_runs():
+    s = section("smoke", {"train": {"lr_by_variant": {"deq_ift": 0.02}}, "deq": {"pretrain_epochs": 0}})
+    runs = by_key(grid.runs(s))
+    train = lambda name: runs[f"song2023/digits/{name}/seed0"].train_spec["train"]  # noqa: E731
+    assert train("deq_ift/L6_w4_d1")["lr"] == 0.02 and train("wt/L2_w4_d1")["lr"] == s["train"]["lr"]
+    assert train("deq_ift/L6_w4_d1")["pretrain_epochs"] == 0
+    warm = by_key(grid.runs(section("smoke", {"train": {"epochs": 3}, "deq": {"pretrain_epochs": 2}})))
+    assert warm["song2023/digits/deq_ift/L6_w4_d1/seed0"].train_spec["train"]["pretrain_epochs"] == 2
+    assert "pretrain_epochs" not in warm["song2023/digits/wt/L2_w4_d1/seed0"].train_spec["train"]
+    # A memory measurement run measures the DEQ itself, never its warm-up.
+    assert "pretrain_epochs" not in warm["song2023/digits/deq_ift/L2_w4_d1_e1/seed0"].train_spec["train"]
+    with pytest.raises(ConfigError, match="song2023.deq.pretrain_epochs"):
+        section("smoke", {"deq": {"pretrain_epochs": 1}})  # smoke trains 1 epoch: never a DEQ

@@ -49,6 +49,8 @@ DEFAULTS = (
     Default("train.lr_milestones", [], "no step decay"),
     Default("train.lr_gamma", 0.1, "the factor of each step decay"),
     Default("train.grad_clip", None, "no gradient clipping"),
+    Default("train.pretrain_epochs", 0, "no unrolled warm-up; with k > 0 a DEQ's first k epochs train its block "
+             "unrolled for train.pretrain_iters steps (no solver, no penalty)"),
 )
 # What a DEQ gradient reads besides (no defaults: a solver's settings are the paper's to choose).
 DEQ_KEYS = ("train.solver", "train.tol", "train.phantom_steps", "train.phantom_damping")

@@ -165,7 +165,7 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
 
 def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, device) -> dict:
     cfg, params = spec["train"], spec["intervention_params"]
-    pretrain = epoch < cfg.get("pretrain_epochs", 0)
+    pretrain = epoch < cfg["pretrain_epochs"]
     if pretrain:  # a DEQ's unrolled warm-up: its block trained as WT, no solver and no penalty
         cfg = {**cfg, "gradient": "unrolled", "iters": cfg["pretrain_iters"], "jac_reg_weight": 0.0}
     lr = learning_rate(cfg, epoch)

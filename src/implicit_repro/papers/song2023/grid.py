@@ -172,7 +172,9 @@ class _Grid:
         if epochs is not None:  # memory_vs_depth measures; it does not need a converged model
             train["epochs"], train["lr_milestones"] = epochs, [m for m in train["lr_milestones"] if m < epochs]
         deq = s["deq"]
-        train["lr"] = train.pop("lr_by_variant", {}).get(variant, train["lr"])
+        by_variant = train.pop("lr_by_variant", {})  # chosen on the images' validation split: images only
+        if not sequence:
+            train["lr"] = by_variant.get(variant, train["lr"])
         if variant in DEQ and epochs is None:  # a measurement run (memory_vs_depth) measures the DEQ itself
             train.update(pretrain_epochs=deq["pretrain_epochs"], pretrain_iters=deq["pretrain_iters"])
         train.update(
@@ -184,14 +186,14 @@ class _Grid:
         if sequence:
             train["augment"] = None
         spec = {
-            "paper": PAPER, "task": task, "intervention": "baseline", "seed": seed,
+            "paper": PAPER, "task": task, "seed": seed,  # no intervention: the spec's defaults (specs.DEFAULTS)
             # Images: the training part's tail is the validation split, never trained on.
             "data": {"train_fraction": s["studies"]["other_paradigm"]["data"]["train_fraction"] if sequence
                      else 1.0 - s["data"]["validation_fraction"]},
             "model": {"variant": variant, "depth": depth, "width": width, "density": density,
                       "in_channels": in_channels, "classes": classes, "dims": 1 if sequence else 2,
                       "groups": group_count(width, s["model"]["groups"])},
-            "task_params": {}, "train": train, "intervention_params": {},
+            "train": train,
         }
         name = run_id(variant, depth, width, density) + (f"_e{epochs}" if epochs is not None else "")
         if sequence:
