@@ -385,6 +385,17 @@ def test_claim5_uses_the_hardest_split_and_the_last_iteration():
     assert row["verdict"] == "replicated" and row["task"] == "prefix_sums"
 
 
+@pytest.mark.parametrize("wt, deq, bound", [(1.0, 0.97, "ceiling"), (0.0, 0.04, "floor")])
+def test_claim5_at_the_ceiling_or_floor_cannot_be_scored(wt, deq, bound):
+    recs = []
+    for s in range(5):
+        for v, hard_max in (("wt", wt), ("deq_ift", deq)):
+            curves = {"in_distribution": curve(0.9, 0.9), "bits24": curve(0.5, hard_max)}
+            recs.append(record(v, task="prefix_sums", studies=["other_paradigm"], seed=s, curves=curves))
+    (row,) = _claims(recs)[5]
+    assert row["verdict"] == "cannot be scored" and f"both groups at the {bound}" in row["statistic"]
+
+
 def test_design_frame_empty_and_all_diverged():
     assert design_frame([], [], "smoke").empty
     recs = [record("wt", studies=["design_guidelines"], seed=s, status="diverged") for s in range(2)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from implicit_repro.data.digits import SKLEARN_TEST_FRACTION
 from implicit_repro.papers.song2023.grid import MATCH_TOLERANCE, SEQUENCE_TASK, vision_task
 from implicit_repro.results.scorecard import MIN_PER_GROUP
+from implicit_repro.papers.song2023.claims import ROOM
 
 DATASETS = {
     "digits": f"scikit-learn's bundled 8×8 digits (1,797 images; its fixed {1 - SKLEARN_TEST_FRACTION:.0%} / "
@@ -80,6 +81,7 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2, 3 and 5 compare groups of runs by "
         f"bootstrap over runs and give a verdict only with at least {MIN_PER_GROUP} runs in every group (else *too "
         f"few models*); claim 4 scores each factor's main effect (highest minus lowest level, over cells equal in the "
-        f"other factors), seeds resampled within each cell, at least {MIN_PER_GROUP} per cell.",
+        f"other factors), seeds resampled within each cell, at least {MIN_PER_GROUP} per cell; claim 5 cannot be "
+        f"scored where both groups sit within {ROOM} of accuracy 1 or 0 (no difference can show there).",
     ]
     return "\n".join(lines)

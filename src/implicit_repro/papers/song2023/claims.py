@@ -331,8 +331,28 @@ def _claim5(records: list[dict]) -> list[dict]:
     hard = curves[(curves["split"] == hardest) & (curves["status"] == "ok") & curves["acc_max"].notna()]
     a, b = (Group(hard, hard["variant"] == v, "acc_max") for v in ("wt", "deq_ift"))
     budget = ", ".join(str(int(m)) for m in sorted(hard["max_iters"].unique()))
-    return [_compare(5, f"{text} ({hardest}, {budget or '—'} iterations; converged runs; study other_paradigm, "
-                        f"{SEQUENCE_TASK})", a, b, _mean_diff, SEQUENCE_TASK)]
+    where = f"{hardest}, {budget or '—'} iterations; converged runs; study other_paradigm, {SEQUENCE_TASK}"
+    bound = at_bound(a.values, b.values)
+    if bound:
+        return [row(PAPER, 5, SEQUENCE_TASK, f"{text}: cannot be scored, both groups at the {bound} (mean accuracy "
+                                             f"wt {np.mean(a.values):.3f}, deq_ift {np.mean(b.values):.3f}), where no "
+                                             f"difference can show ({where})", float("nan"), CANNOT_SCORE,
+                    len(a) + len(b))]
+    return [_compare(5, f"{text} ({where})", a, b, _mean_diff, SEQUENCE_TASK)]
+
+
+ROOM = 0.05  # a group whose mean accuracy is within this of 0 or 1 sits at the floor or the ceiling
+
+
+def at_bound(*groups: np.ndarray) -> str | None:
+    """"ceiling" or "floor" when every group's mean accuracy is within ``ROOM`` of it, else None:
+    a difference of accuracies there is 0 by construction, not a finding."""
+    means = [float(np.mean(g)) for g in groups if len(g)]
+    if means and min(means) >= 1 - ROOM:
+        return "ceiling"
+    if means and max(means) <= ROOM:
+        return "floor"
+    return None
 
 
 # ---------------------------------------------------------------- README section
