@@ -97,14 +97,11 @@ CLAIM2 = ("(a) effectiveness", "(a) effectiveness, equal forward evaluations", "
           "(c) efficiency in time", "(d) efficiency in memory")
 
 
-def best_deq(ok: pd.DataFrame) -> str | None:
-    """The DEQ variant with the highest mean validation accuracy over its converged runs (the
-    training part's held-out tail: chosen without the test set), or None without one."""
+def deq_ranking(ok: pd.DataFrame) -> pd.Series:
+    """Mean validation accuracy per DEQ variant over its converged runs (the training part's
+    held-out tail: chosen without the test set), best first; empty without one."""
     deq = ok[ok["variant"].isin(DEQ)].dropna(subset=["val_accuracy"])
-    if deq.empty:
-        return None
-    means = deq.groupby("variant")["val_accuracy"].mean()
-    return str(means.idxmax())
+    return deq.groupby("variant")["val_accuracy"].mean().sort_values(ascending=False, kind="stable")
 
 
 def _claim2(records: list[dict]) -> list[dict]:
@@ -115,19 +112,19 @@ def _claim2(records: list[dict]) -> list[dict]:
     for task, r in runs.groupby("task", sort=True):
         where = f"study wt_vs_deq, {task}"
         ok = r[r["status"] == "ok"]
-        deq = best_deq(ok)
-        if deq is None:
+        ranking = deq_ranking(ok)
+        if ranking.empty:
             rows += [row(PAPER, 2, task, f"{name}: cannot be scored, no DEQ run converged ({where})", float("nan"),
                          CANNOT_SCORE, len(r), name) for name in CLAIM2]
             continue
+        deq = str(ranking.index[0])
         budget = int(r.loc[r["variant"] == deq, "depth"].iloc[0])
         wt_depths = sorted(r.loc[r["variant"] == "wt", "depth"].unique())
         depth = next((d for d in wt_depths if d != budget), budget)  # the study's WT depth
         wt = (r["variant"] == "wt") & (r["depth"] == depth)
         wt_ok = (ok["variant"] == "wt") & (ok["depth"] == depth)
         chosen = (f"{deq}, the DEQ variant of highest mean validation accuracy ("
-                  + ", ".join(f"{v} {a:.3f}" for v, a in ok[ok['variant'].isin(DEQ)].groupby('variant')['val_accuracy']
-                              .mean().sort_values(ascending=False).items()) + ")")
+                  + ", ".join(f"{v} {a:.3f}" for v, a in ranking.items()) + ")")
         rows.append(_compare(2, f"{CLAIM2[0]}: mean test accuracy of wt (L = {depth}) minus that of {chosen}; "
                                 f"converged runs ({where})", Group(ok, wt_ok),
                              Group(ok, ok["variant"] == deq), _mean_diff, task, CLAIM2[0]))
@@ -272,15 +269,14 @@ def main_effect_statistic(pairs: list[tuple[int, int]]):
     return statistic
 
 
-def main_effect(cells: dict[tuple, np.ndarray], factor: str) -> tuple[list[tuple[int, int]], float, float]:
-    """The cell pairs (indices into ``cells``' order) at the factor's lowest and highest level with
-    every other factor equal, and those two levels."""
+def main_effect(keys: list[tuple], factor: str) -> tuple[list[tuple[tuple, tuple]], float, float]:
+    """The pairs of cell keys (low, high) at the factor's lowest and highest level with every other
+    factor equal, and those two levels."""
     place = FACTORS[factor]
-    keys = list(cells)
     levels = sorted({k[place] for k in keys})
     low, high = levels[0], levels[-1]
     rest = lambda k: tuple(v for i, v in enumerate(k) if i not in (1, place))  # noqa: E731 (variant follows density)
-    pairs = [(keys.index(a), keys.index(b)) for a in keys for b in keys
+    pairs = [(a, b) for a in keys for b in keys
              if a[place] == low and b[place] == high and rest(a) == rest(b) and low != high]
     return pairs, low, high
 
@@ -300,18 +296,17 @@ def _claim4(records: list[dict]) -> list[dict]:
                  for key, g in ok.groupby(GROUP, sort=True)}
         where = f"{len(cells)} of {r.groupby(GROUP).ngroups} cells converged (study design_guidelines, {task})"
         for factor in FACTORS:
-            pairs, low, high = main_effect(cells, factor)
+            pairs, low, high = main_effect(list(cells), factor)
             if not pairs:
                 rows.append(row(PAPER, 4, task, f"{text.format(f=factor)}: cannot be scored, no two cells differ "
                                                 f"only in {factor} ({where})", float("nan"), CANNOT_SCORE, len(ok),
                                 factor))
                 continue
-            used = sorted({i for pair in pairs for i in pair})
-            keys = list(cells)
-            remap = {i: n for n, i in enumerate(used)}
-            statistic = main_effect_statistic([(remap[a], remap[b]) for a, b in pairs])
-            groups = tuple(cells[keys[i]] for i in used)
-            evidence = Evidence(groups, statistic, names=tuple(names[keys[i]] for i in used))
+            used = sorted({key for pair in pairs for key in pair})  # the cells the pairs compare
+            place = {key: n for n, key in enumerate(used)}
+            statistic = main_effect_statistic([(place[a], place[b]) for a, b in pairs])
+            groups = tuple(cells[key] for key in used)
+            evidence = Evidence(groups, statistic, names=tuple(names[key] for key in used))
             rows.append(row(PAPER, 4, task, f"{text.format(f=factor)}: {factor} {low:g} → {high:g}, {len(pairs)} "
                                             f"pairs of cells; {where}", statistic(*groups), evidence,
                             sum(len(g) for g in groups), factor))

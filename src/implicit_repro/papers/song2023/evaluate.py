@@ -63,9 +63,11 @@ def evaluate(job: EvalJob) -> dict:
                 sweep = batched_sweep(model, task, x, y, spec["eval"]["max_iters"], spec["eval"]["batch_size"])
                 result["curves"][split] = sweep.correct.float().mean(1).tolist()
             else:
-                prefix = "val_" if split == VALIDATION else ""
-                result[f"{prefix or 'test_'}accuracy"], result[f"{prefix}solves_reaching_tol"] = \
-                    _accuracy(model, task, x, y, spec)
+                accuracy, reached = _accuracy(model, task, x, y, spec)
+                if split == VALIDATION:
+                    result["val_accuracy"], result["val_solves_reaching_tol"] = accuracy, reached
+                else:
+                    result["test_accuracy"], result["solves_reaching_tol"] = accuracy, reached
         if spec["task"] == "prefix_sums":
             result["test_accuracy"] = result["curves"][IN_DISTRIBUTION][spec["train"]["iters"] - 1]
     return result
