@@ -90,11 +90,11 @@ def training_split(grid, section: dict, task: str, run, tmp: Path) -> dict:
     path = ROOT / run.train_data
     if path.exists():
         return load_dataset(path)
-    split = run.train_data.rsplit("/", 1)[-1].split("-")[0]
     drawn = tmp / Path(run.train_data).name
     if not drawn.exists():
-        params = grid.dataset(section, task, split).params
-        tensors = part("anil2022", "data").generate(task, params, generator("anil2022", task, "data", split))
+        dataset = grid.datasets(section)[run.train_data]  # split names may hold a dash (blur0.5-1.0)
+        tensors = part("anil2022", "data").generate(task, dataset.params,
+                                                    generator("anil2022", task, "data", dataset.split))
         save_dataset(drawn, tensors, {})
     return load_dataset(drawn)
 

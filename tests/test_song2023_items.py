@@ -44,7 +44,7 @@ def record(variant="wt", *, task="digits", studies=("wt_vs_deq",), depth=4, widt
         "test_accuracy": acc if status == "ok" else None, "memory_bytes": memory_bytes,
         "val_accuracy": (acc if val_acc is None else val_acc) if status == "ok" else None,
         "solves_reaching_tol": (1.0 if reached is None else reached) if deq and status == "ok" else None,
-        "memory_measure": "cpu_saved_tensors_plus_state", "seconds_per_epoch": seconds, "step_seconds": step_seconds,
+        "memory_measure": "cpu_peak_live_bytes", "seconds_per_epoch": seconds, "step_seconds": step_seconds,
         "solver": {"fwd_nfe": 10.0, "bwd_nfe": 12.0, "residual": 1e-3} if deq else None, "epochs": epochs,
         "curves": curves if curves is not None and status == "ok" else {},
         "split_order": list(curves) if curves else ["test"],
@@ -164,7 +164,7 @@ def test_table_wt_vs_deq_mean_std_diverged_and_memory(tmp_path):
     assert frame.loc["deq_ift", "memory_mib"] == pytest.approx(0.5)
     assert list(frame.index) == ["wt", "deq_ift"]  # the fixed variant order
     md = (tmp_path / "t.md").read_text()
-    assert "0.900 ± 0.100" in md and "1/4" in md and "cpu_saved_tensors_plus_state" in md
+    assert "0.900 ± 0.100" in md and "1/4" in md and "cpu_peak_live_bytes" in md
 
 
 def test_table_other_paradigm_reads_the_training_budget(tmp_path):

@@ -9,8 +9,8 @@ gradient clipping and the divergence threshold are optional parts with documente
 (``specs.DEFAULTS``), read through ``specs.with_defaults``; the checkpoint keeps the spec as given.
 Three opt-in settings of ``spec["train"]`` serve papers that measure more than accuracy (a spec
 without them trains exactly as before they existed):
-- ``measure: true``: per epoch, training memory (``measure.MemoryMeter``, the same measure for
-  every variant), and the DEQ solver's forward / backward evaluations and final residual;
+- ``measure: true``: per epoch, training memory (``measure.MemoryMeter`` on the epoch's first step,
+  the same measure for every variant), and the DEQ solver's forward / backward evaluations and final residual;
 - ``augment: {crop_pad}``: seeded random crop (zero padding ``crop_pad``) and horizontal flip of
   every image batch (``data.cifar.augment``);
 - ``jac_reg_weight`` > 0: + weight x the Jacobian penalty at the fixed point (DEQ-JR).
@@ -178,7 +178,7 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
     meter = _memory_meter(device) if cfg.get("measure") else None
     solver_log = {"bwd_nfe": [], "residual": []}
     started = time.perf_counter()
-    for idx in tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False):
+    for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}", file=sys.stderr, mininterval=10, leave=False)):
         x, y = x_all[idx], y_all[idx]
         if cfg.get("augment"):
             x = _augment(x, rng["augment"], cfg["augment"])
@@ -187,7 +187,10 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         zeros = torch.zeros(model.state_shape(x))
         z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
-        with meter.step() if meter else nullcontext():
+        opt.zero_grad(set_to_none=True)
+        # The first step of an epoch is metered (all of it, backward included: see measure.py);
+        # metering costs time, and every step of an epoch has the same shapes but the last.
+        with meter.step(held=(x, y, z0)) if meter and i == 0 else nullcontext():
             logits, solver_stats, z_star = forward(model, x, z0, iters, cfg)
             loss = task.loss(logits, y)
             aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
@@ -196,10 +199,9 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
                                                                generator=rng["jacobian"])
                 aux = jac if aux is None else aux + jac
             total = loss if aux is None else loss + aux
-        if not torch.isfinite(total):
-            raise _Diverged(f"non-finite loss {total.item()}")
-        opt.zero_grad(set_to_none=True)
-        total.backward()
+            if not torch.isfinite(total):
+                raise _Diverged(f"non-finite loss {total.item()}")
+            total.backward()
         if solver_stats is not None and meter is not None:
             solver_log["residual"].append(float(solver_stats.residual.mean()))
             if solver_stats.backward is not None:

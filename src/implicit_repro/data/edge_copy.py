@@ -10,7 +10,8 @@ The target is the same tensor: the task is to reproduce channel 0 on the real ed
 loss needs the mask, which it can only see through the target. A node i is real iff it has an
 outgoing edge (every graph has at least 2 nodes), see ``node_mask``.
 
-Training draws the node count uniformly in [2, 10] per graph; the harder split has 15 nodes.
+Training draws the node count uniformly in [2, 10] per graph; the dataset paper's harder split has 15
+nodes (the config chooses its own, ``harder_nodes``).
 """
 
 from __future__ import annotations

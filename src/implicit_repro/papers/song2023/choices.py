@@ -60,10 +60,12 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"{tr['warmup_epochs']} epoch(s), milestones {tr['lr_milestones']} ×{tr['lr_gamma']}, grad-clip "
         f"{tr['grad_clip']}; seeds {s['seeds']} unless a study says otherwise. A run whose batch loss is not finite "
         f"or whose epoch loss exceeds {tr['blowup_loss']} is recorded as diverged.",
-        "- Memory is measured the same way for every variant: on CUDA the peak allocation of a training step; on "
-        "the CPU the bytes of the tensors autograd saves for backward (`saved_tensors_hooks`) plus parameters, "
-        "gradients and optimizer state (the transient memory of the IFT adjoint solve is not counted). Time per "
-        "epoch and per step is wall-clock, read from the training logs (not deterministic).",
+        "- Memory is measured the same way for every variant: on CUDA the peak allocation of the training steps; "
+        "on the CPU the same peak counted op by op on the first step of each epoch (`measure.LiveBytes`: every "
+        "storage an op allocates, from its allocation to its free, so the forward solver's state, the saved "
+        "activations, the IFT adjoint solve, the gradients and transients all count), plus the batch, the "
+        "parameters and the optimizer's state. Time per epoch and per step is wall-clock, read from the "
+        "training logs (not deterministic); the metered step costs about 40% more than the others.",
         f"- Studies: WT vs DEQ at depth {st['wt_vs_deq']['depth']}, width {st['wt_vs_deq']['width']}; capacity over "
         f"depths {st['capacity']['depths']} × widths {st['capacity']['widths']}; sparse masks at densities "
         f"{st['sparse_masks']['densities']} (depth {st['sparse_masks']['depth']}, width {st['sparse_masks']['width']}),"
