@@ -79,11 +79,8 @@ class LiveBytes(TorchDispatchMode):
 
 def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
     """Bytes of the distinct storages of ``tensors`` (a storage viewed twice counts once)."""
-    seen: dict[int, int] = {}
-    for t in tensors:
-        if t is not None:
-            seen[t.untyped_storage()._cdata] = t.untyped_storage().nbytes()
-    return sum(seen.values())
+    storages = {t.untyped_storage()._cdata: t.untyped_storage() for t in tensors if t is not None}
+    return sum(storage.nbytes() for storage in storages.values())
 
 
 def resident_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:

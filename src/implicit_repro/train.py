@@ -49,7 +49,8 @@ KILL_AFTER_EPOCH_ENV = "IMPLICIT_REPRO_KILL_AFTER_EPOCH"
 
 @dataclass
 class TrainJob:
-    spec: dict  # paper, task, seed, train (specs.TRAIN_KEYS), what the paper's model reads, and specs.DEFAULTS' parts it uses
+    # paper, task, seed, train (specs.TRAIN_KEYS), what the paper's model reads, and specs.DEFAULTS' parts it uses
+    spec: dict
     data_path: Path
     model_path: Path
     log_path: Path
@@ -216,10 +217,10 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         seen += len(idx)
         iters_sum += (iters if solver_stats is None else solver_stats.nfe) * len(idx)
     mean_loss = loss_sum / seen
-    if cfg["blowup_loss"] is None and not math.isfinite(mean_loss):
-        raise _Diverged(f"epoch loss {mean_loss:.3g}, not finite")
-    if cfg["blowup_loss"] is not None and (not math.isfinite(mean_loss) or mean_loss > cfg["blowup_loss"]):
-        raise _Diverged(f"epoch loss {mean_loss:.3g} above blowup_loss {cfg['blowup_loss']}")
+    limit = cfg["blowup_loss"]
+    if not math.isfinite(mean_loss) or (limit is not None and mean_loss > limit):
+        why = ", not finite" if limit is None else f" above blowup_loss {limit}"
+        raise _Diverged(f"epoch loss {mean_loss:.3g}{why}")
     record = {
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,
         "mean_iters": iters_sum / seen, "seconds": round(time.perf_counter() - started, 3),
@@ -232,6 +233,12 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         record.update(meter.finish(model, opt), steps=len(batches), fwd_nfe=record["mean_iters"],
                       bwd_nfe=_mean_or_none(solver_log["bwd_nfe"]), residual=_mean_or_none(solver_log["residual"]))
     return record
+
+
+def own_epochs(history: list[dict]) -> list[dict]:
+    """The completed epochs of a training log that cost what the model itself costs: a DEQ's unrolled
+    warm-up epochs (``pretrain``) train its block as WT and are left out."""
+    return [h for h in history if h.get("status") == "ok" and not h.get("pretrain")]
 
 
 def _memory_meter(device: str):

@@ -6,6 +6,7 @@ import pandas as pd
 
 from implicit_repro.errors import ReproError
 from implicit_repro.io import read_json, read_jsonl, regenerate_command
+from implicit_repro.train import own_epochs
 
 JOB_COLUMNS = ["paper", "task", "intervention", "gradient", "seed"]
 
@@ -37,7 +38,7 @@ def _read_metrics(path: str) -> dict:
 def training_time(history: list[dict]) -> dict:
     """Mean seconds per completed epoch and per optimizer step (when the log counts steps); an
     unrolled warm-up epoch (``pretrain``) is not the model's own cost and is left out."""
-    ok = [h for h in history if h.get("status") == "ok" and not h.get("pretrain")]
+    ok = own_epochs(history)
     seconds = sum(h["seconds"] for h in ok)
     steps = sum(h.get("steps", 0) for h in ok)
     return {"seconds_per_epoch": seconds / len(ok) if ok else None,

@@ -275,9 +275,10 @@ def main_effect(keys: list[tuple], factor: str) -> tuple[list[tuple[tuple, tuple
     place = FACTORS[factor]
     levels = sorted({k[place] for k in keys})
     low, high = levels[0], levels[-1]
+    if low == high:  # the grid does not vary this factor
+        return [], low, high
     rest = lambda k: tuple(v for i, v in enumerate(k) if i not in (1, place))  # noqa: E731 (variant follows density)
-    pairs = [(a, b) for a in keys for b in keys
-             if a[place] == low and b[place] == high and rest(a) == rest(b) and low != high]
+    pairs = [(a, b) for a in keys for b in keys if a[place] == low and b[place] == high and rest(a) == rest(b)]
     return pairs, low, high
 
 

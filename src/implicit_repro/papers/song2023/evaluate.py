@@ -23,7 +23,7 @@ from implicit_repro.io import read_jsonl
 from implicit_repro.papers.song2023.models import count_parameters
 from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
-from implicit_repro.train import job_task, make_model
+from implicit_repro.train import job_task, make_model, own_epochs
 
 IN_DISTRIBUTION = "in_distribution"
 VALIDATION = "validation"  # images: the training part's tail (``data.train_fraction`` on), never trained on
@@ -129,8 +129,7 @@ def _diverged_reason(history: list[dict]) -> str | None:
 
 
 def _training_measurements(history: list[dict]) -> dict:
-    # The unrolled warm-up epochs of a DEQ train it as WT: its costs are those of the epochs after.
-    ok = [h for h in history if h.get("status") == "ok" and not h.get("pretrain")]
+    ok = own_epochs(history)
     last = ok[-1] if ok else {}
     solver = None
     if last.get("residual") is not None:
