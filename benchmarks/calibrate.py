@@ -147,7 +147,10 @@ def main() -> None:
                     results.append((*validate(spec, job.model_path, x, y, max_iters), seconds))
                 accs = [a for a, _, _ in results]
                 residuals = [r for _, r, _ in results]
-                row = [args.task, json.dumps({".".join(k): v for k, v in recipe.items()}), intervention,
+                named = {".".join(k): v for k, v in recipe.items()}
+                if args.max_iters:  # the budget the residual was read at, when not the configured one
+                    named["eval.max_iters"] = max_iters
+                row = [args.task, json.dumps(named), intervention,
                        " ".join(map(str, args.seeds)), f"{sum(a >= LEARNED_ACCURACY for a in accs)}/{len(accs)}",
                        f"{statistics.median(accs):.3f}", f"{min(accs):.3f}",
                        f"{median_residual(residuals):.2e}",

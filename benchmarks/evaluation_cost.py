@@ -3,8 +3,9 @@ with early exit as configured, the current code with early exit off, and (option
 earlier git revision, each job run exactly as the `evaluate` rule runs it (a fresh
 `python -m implicit_repro evaluate` process, one thread), the variants alternating job by job so that
 the machine's drift hits them alike. It prints, per task, the CPU seconds of each variant, their
-ratios, the share of example-steps early exit computed, and whether the metrics files agree (the
-`early_exit` and `numerics` records aside). It asserts nothing.
+ratios, the share of example-steps early exit computed, whether the metrics files agree with the early-exit-off
+variant's and, with --baseline-rev, whether the current code's equal the revision's (the `early_exit` and
+`numerics` records aside). It asserts nothing.
 
     snakemake --cores 2 train_all                      # the trained models of `small` (or of --scale)
     python benchmarks/evaluation_cost.py                # current code, early exit on and off
@@ -86,6 +87,7 @@ def main() -> None:
         steps: dict = defaultdict(lambda: [0, 0])
         differ: dict = defaultdict(set)
         jobs: dict = defaultdict(int)
+        moved: set = set()
         print(f"CPU: {numerics.cpu_model()}; scale {args.scale}; {len(runs)} anil2022 evaluation jobs; variants: "
               f"{', '.join(variants)}", flush=True)
         for k, run in enumerate(runs):
@@ -106,10 +108,13 @@ def main() -> None:
             for name, out in outs.items():
                 if comparable(out) != reference:
                     differ[run.task].add(name)
+            if args.baseline_rev and comparable(outs["early exit"]) != comparable(outs[args.baseline_rev]):
+                moved.add(run.task)  # the two revisions' code, both with early exit as configured
         names = list(variants)
         print(f"\n| task | jobs | {' | '.join(f'{n} (CPU s)' for n in names)} | no early exit / early exit |"
-              f"{f' {names[-1]} / early exit |' if args.baseline_rev else ''} example-steps computed | metrics equal |")
-        print("|---|---|" + "---|" * (len(names) + 3 + bool(args.baseline_rev)))
+              f"{f' {names[-1]} / early exit |' if args.baseline_rev else ''} example-steps computed | metrics equal |"
+              f"{f' equal to {names[-1]} |' if args.baseline_rev else ''}")
+        print("|---|---|" + "---|" * (len(names) + 3 + 2 * bool(args.baseline_rev)))
         totals: dict = defaultdict(float)
         for task in cpu:
             for n in names:
@@ -121,13 +126,15 @@ def main() -> None:
             done, of = steps[task]
             row += [f"{done / of:.0%}" if of else "n/a",
                     "yes" if not differ[task] else f"no ({', '.join(sorted(differ[task]))} differ)"]
+            if args.baseline_rev:
+                row.append("no" if task in moved else "yes")
             print("| " + " | ".join(row) + " |")
         row = ["all", str(sum(jobs.values())), *(f"{totals[n]:.1f}" for n in names),
                f"{totals['no early exit'] / totals['early exit']:.2f}x"]
         if args.baseline_rev:
             row.append(f"{totals[names[-1]] / totals['early exit']:.2f}x")
         done, of = (sum(v[i] for v in steps.values()) for i in (0, 1))
-        print("| " + " | ".join(row + [f"{done / of:.0%}" if of else "n/a", ""]) + " |")
+        print("| " + " | ".join(row + [f"{done / of:.0%}" if of else "n/a", ""] + [""] * bool(args.baseline_rev)) + " |")
         if args.baseline_rev:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "baseline")], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

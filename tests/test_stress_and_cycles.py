@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack, norm_budget
+from implicit_repro.papers.anil2022.adversarial_init import Adam, adversarial_init_attack, norm_budget
 from implicit_repro.data import prefix_sums
 from implicit_repro.data.store import save_dataset
 from implicit_repro.interventions import auxiliary_loss, get_intervention
@@ -190,6 +190,19 @@ def test_attack_breaks_a_path_dependent_system(objective):
     if objective == "alignment":  # it begins at the random starts and keeps each example's best one
         assert result.objective[0].item() == pytest.approx(-result.aa_before.mean().item(), abs=1e-5)
         assert (result.aa_after <= result.aa_before + 1e-6).all()
+
+
+def test_the_attacks_adam_is_torch_adam_bit_for_bit():
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = torch.randn(4, 3, 5, generator=g), None
+    theirs = ours.clone().requires_grad_(True)
+    reference, adam = torch.optim.Adam([theirs], lr=0.1), Adam(ours, 0.1)
+    for _ in range(30):
+        grad = torch.randn(ours.shape, generator=g) * 10 ** torch.randint(-6, 3, (1,), generator=g).item()
+        theirs.grad = grad.clone()
+        reference.step()
+        adam.step(grad)
+        assert torch.equal(ours, theirs.detach())
 
 
 def test_attack_cannot_move_a_contraction():

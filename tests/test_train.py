@@ -135,6 +135,19 @@ def test_diverged_run_is_recorded_and_evaluation_goes_on(data, tmp_path):
     assert metrics["status"] == "diverged" and metrics["splits"] == {}
 
 
+def test_a_warm_up_epoch_is_not_held_to_blowup_loss(data, tmp_path):
+    """A threshold between the warm-up epoch's loss and the later ones': the run is ok and trains exactly
+    as without a threshold; without a warm-up, the same threshold stops it at its first epoch."""
+    free = train(job(make_spec(data, blowup_loss=None), data, tmp_path / "free"))["history"]
+    losses = [e["loss"] for e in free]
+    assert losses[0] > max(losses[1:])  # the data make the first epoch the worst
+    threshold = (losses[0] + max(losses[1:])) / 2
+    held = train(job(make_spec(data, blowup_loss=threshold), data, tmp_path / "held"))
+    assert held["status"] == "ok" and [e["loss"] for e in held["history"]] == losses
+    cold = train(job(make_spec(data, blowup_loss=threshold, warmup_epochs=0), data, tmp_path / "cold"))
+    assert cold["status"] == "diverged" and len(cold["history"]) == 1
+
+
 def test_non_finite_loss_is_divergence(data, tmp_path):
     spec = make_spec(data, lr=1e30, grad_clip=1e30, epochs=3)
     assert train(job(spec, data, tmp_path))["status"] == "diverged"

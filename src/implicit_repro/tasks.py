@@ -77,8 +77,16 @@ def _maze_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets, ignore_index=mazes.WALL)
 
 
+def maze_prediction(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(1)`` of two-class logits, decided as argmax decides (a NaN counts as the
+    largest, a tie goes to the first): on the CPU about 100x faster than argmax's strided reduction
+    over two channels, which took a tenth of a maze evaluation."""
+    low, high = logits[:, 0], logits[:, 1]
+    return ((high > low) | (high.isnan() & ~low.isnan())).long()
+
+
 def _maze_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    right = (logits.argmax(1) == targets) | (targets == mazes.WALL)
+    right = (maze_prediction(logits) == targets) | (targets == mazes.WALL)
     return right.flatten(1).all(1)
 
 

@@ -78,6 +78,28 @@ def _per_example(values: torch.Tensor) -> torch.Tensor:
     return values.flatten(1).mean(1) if values.dim() > 1 else values
 
 
+class Adam:
+    """torch.optim.Adam's update of one tensor, written out (its single-tensor path on the CPU, no
+    weight decay, no amsgrad): torch.optim's first step imports torch._dynamo, 1.2 CPU-seconds, more
+    than a small evaluation's whole attack. tests/test_stress_and_cycles.py checks it against
+    torch.optim.Adam bit for bit."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.param, self.lr, self.betas, self.eps, self.steps = param, lr, betas, eps, 0
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(param), torch.zeros_like(param)
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = float(self.steps)  # torch keeps the count in a float tensor
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+        self.param.addcdiv_(self.exp_avg, denom, value=-(self.lr / (1 - beta1**step)))
+
+
 def adversarial_init_attack(
     step: Step, readout: Readout, x: torch.Tensor, iters: int, g: torch.Generator, *,
     objective: str = "alignment", targets: torch.Tensor | None = None, loss_fn: LossFn | None = None,
@@ -112,7 +134,7 @@ def adversarial_init_attack(
     random_start = torch.randn(zeros.shape, generator=g, dtype=zeros.dtype).to(zeros.device) * init_std
     z0 = project_to_ball(random_start, radius).requires_grad_(True)
     best_z0, best = z0.detach().clone(), None
-    opt = torch.optim.Adam([z0], lr=lr)
+    opt = Adam(z0, lr)
     history = []
     with torch.enable_grad():
         for k in range(attack_steps + 1):
@@ -134,8 +156,7 @@ def adversarial_init_attack(
                 break
             surrogate = torch.stack(scores).mean(0) if trajectory else final
             (grad,) = torch.autograd.grad(surrogate.sum(), z0)
-            z0.grad = -grad  # Adam minimises; we ascend the score
-            opt.step()
+            opt.step(-grad)  # Adam minimises; we ascend the score
             with torch.no_grad():
                 z0.copy_(project_to_ball(z0, radius))
 

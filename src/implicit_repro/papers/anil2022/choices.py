@@ -155,7 +155,9 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
                 f"or {tr['iters']} evaluations; phantom: {tr['phantom_steps']} steps, damping {tr['phantom_damping']}.")
         lines.append(
             "- A run is *diverged* when a batch loss is not finite or an epoch's mean loss exceeds "
-            f"{tr['blowup_loss']}; it is counted, not evaluated.")
+            f"{tr['blowup_loss']} after the {tr['warmup_epochs']} warm-up epoch(s) (whose mean includes the "
+            "first steps from a random init, which can start far above it and recover); it is counted, not "
+            "evaluated.")
         lines.append("")
     lines.append(
         "### Scorecard\n- Statistics use each task's hardest evaluated split and resample models. A model *learned* "

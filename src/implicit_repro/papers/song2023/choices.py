@@ -59,7 +59,7 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         + f", {tr['epochs']} epochs, batch {tr['batch_size']}, warm-up "
         f"{tr['warmup_epochs']} epoch(s), milestones {tr['lr_milestones']} ×{tr['lr_gamma']}, grad-clip "
         f"{tr['grad_clip']}; seeds {s['seeds']} unless a study says otherwise. A run whose batch loss is not finite "
-        f"or whose epoch loss exceeds {tr['blowup_loss']} is recorded as diverged.",
+        f"or whose epoch loss exceeds {tr['blowup_loss']} after the warm-up is recorded as diverged.",
         "- Memory is measured the same way for every variant: on CUDA the peak allocation of the training steps; "
         "on the CPU the same peak counted op by op on the first step of each epoch (`measure.LiveBytes`: every "
         "storage an op allocates, from its allocation to its free, so the forward solver's state, the saved "
