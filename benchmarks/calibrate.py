@@ -40,8 +40,8 @@ from implicit_repro import config  # noqa: E402
 from implicit_repro.data.store import load_dataset, save_dataset  # noqa: E402
 from implicit_repro.sweep import trajectory_sweep  # noqa: E402
 from implicit_repro.papers import part  # noqa: E402
-from implicit_repro.train import TrainJob, job_task, make_model, train  # noqa: E402
-from implicit_repro.checkpoint import load_checkpoint, load_weights  # noqa: E402
+from implicit_repro.train import TrainJob, job_task, train, trained_model  # noqa: E402
+from implicit_repro.checkpoint import load_checkpoint  # noqa: E402
 from implicit_repro.seeding import generator  # noqa: E402
 from implicit_repro.papers.anil2022.claims import CONVERGED_RESIDUAL, LEARNED_ACCURACY  # noqa: E402
 
@@ -72,9 +72,7 @@ def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max
     ckpt = load_checkpoint(model_path)
     if ckpt["status"] != "ok":
         return float("nan"), float("nan")
-    model = make_model(spec)
-    load_weights(model, ckpt["model"], model_path)
-    model.eval()
+    model = trained_model(spec, ckpt, model_path)
     sweep = trajectory_sweep(model, job_task(spec), x, y, max_iters)  # what the evaluation reads, in one pass
     return sweep.correct[spec["train"]["iters"] - 1].float().mean().item(), sweep.residual[-1].median().item()
 

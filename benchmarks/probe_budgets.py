@@ -22,13 +22,13 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from implicit_repro import config  # noqa: E402
-from implicit_repro.checkpoint import load_checkpoint, load_weights  # noqa: E402
+from implicit_repro.checkpoint import load_checkpoint  # noqa: E402
 from implicit_repro.data.store import load_dataset  # noqa: E402
 from implicit_repro.papers import part  # noqa: E402
 from implicit_repro.papers.anil2022.claims import CONVERGED_RESIDUAL  # noqa: E402
 from implicit_repro.papers.anil2022.evaluate import IN_DISTRIBUTION, split_examples  # noqa: E402
 from implicit_repro.sweep import trajectory_sweep  # noqa: E402
-from implicit_repro.train import job_task, make_model  # noqa: E402
+from implicit_repro.train import job_task, trained_model  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     runs = [r.configured(cfg["numerics"], cfg["device"]) for r in part("anil2022", "grid").runs(cfg["anil2022"])
             if r.task == args.task]
     converged = {k: 0 for k in args.at}
-    models = 0
+    models, datasets = 0, {}
     print("| run | split | " + " | ".join(f"{k}: residual / accuracy" for k in args.at) + " |")
     print("|---|---|" + "---|" * len(args.at))
     for run in runs:
@@ -55,12 +55,12 @@ def main() -> None:
         if ckpt["status"] != "ok":
             continue
         spec = run.eval_job
-        model = make_model(spec)
-        load_weights(model, ckpt["model"], path)
-        model.eval()
+        model = trained_model(spec, ckpt, path)
         models += 1
         for split, data_path in spec["splits"]:
-            x, y = (t[: args.examples] for t in split_examples(spec, split, load_dataset(ROOT / data_path)))
+            if data_path not in datasets:  # every model of the task reads the same splits
+                datasets[data_path] = load_dataset(ROOT / data_path)
+            x, y = (t[: args.examples] for t in split_examples(spec, split, datasets[data_path]))
             with torch.no_grad():
                 sweep = trajectory_sweep(model, job_task(spec), x, y, args.max_iters)
             residual, accuracy = sweep.residual.median(1).values, sweep.correct.float().mean(1)

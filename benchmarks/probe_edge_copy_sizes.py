@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from implicit_repro.checkpoint import load_checkpoint, load_weights  # noqa: E402
+from implicit_repro.checkpoint import load_checkpoint  # noqa: E402
 from implicit_repro.data import edge_copy  # noqa: E402
 from implicit_repro.sweep import trajectory_sweep  # noqa: E402
-from implicit_repro.train import job_task, make_model  # noqa: E402
+from implicit_repro.train import job_task, trained_model  # noqa: E402
 
 
 def main() -> None:
@@ -45,9 +45,7 @@ def main() -> None:
         if ckpt["status"] != "ok":
             continue
         spec = ckpt["spec"]
-        model = make_model(spec)
-        load_weights(model, ckpt["model"], path)
-        model.eval()
+        model = trained_model(spec, ckpt, path)
         budget, cells = spec["train"]["iters"], []
         for data in graphs.values():
             with torch.no_grad():

@@ -17,11 +17,10 @@ import torch
 from torch import nn
 
 from conftest import ROOT
-from implicit_repro import config
+from implicit_repro import config, train
 from implicit_repro.checkpoint import save_checkpoint
 from implicit_repro.data.store import save_dataset
 from implicit_repro.evaluation import EvalJob, evaluate
-from implicit_repro.papers.song2023 import evaluate as song_evaluate
 from implicit_repro.papers.song2023 import grid
 
 SMOKE = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
@@ -70,7 +69,7 @@ def _evaluate(tmp_path, monkeypatch, run, datasets: dict[str, dict], at: int, cl
     spec["splits"] = [[name, str(paths[name])] for name, _ in spec["splits"]]
     net = net or ClockNet
     model = net(at, classes, dims)
-    monkeypatch.setattr(song_evaluate, "make_model", lambda spec: net(at, classes, dims))
+    monkeypatch.setattr(train, "make_model", lambda spec: net(at, classes, dims))  # what trained_model builds
     save_checkpoint(tmp_path / "model.pt", {"model": model.state_dict(), "status": "ok", "spec": spec})
     evaluate(EvalJob(spec, tmp_path / "model.pt", tmp_path / "metrics.json"))
     return json.loads((tmp_path / "metrics.json").read_text())

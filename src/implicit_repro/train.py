@@ -66,6 +66,13 @@ def make_model(spec: dict) -> EquilibriumModel:
     return part(spec["paper"], "models").build(spec)
 
 
+def trained_model(spec: dict, ckpt: dict, path: str | os.PathLike) -> EquilibriumModel:
+    """The model of ``spec`` with the weights of its checkpoint ``ckpt`` (read from ``path``), in eval mode."""
+    model = make_model(spec)
+    load_weights(model, ckpt["model"], path)
+    return model.eval()
+
+
 def job_task(spec: dict):
     return get_task(spec["task"], **spec.get("task_params", {}))
 
@@ -223,7 +230,7 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
     # marks divergence in any epoch.
     limit = None if epoch < cfg["warmup_epochs"] else cfg["blowup_loss"]
     if not math.isfinite(mean_loss) or (limit is not None and mean_loss > limit):
-        why = ", not finite" if limit is None else f" above blowup_loss {limit}"
+        why = ", not finite" if not math.isfinite(mean_loss) else f" above blowup_loss {limit}"
         raise _Diverged(f"epoch loss {mean_loss:.3g}{why}")
     record = {
         "epoch": epoch, "status": "ok", "loss": mean_loss, "train_acc": correct / seen, "lr": lr,

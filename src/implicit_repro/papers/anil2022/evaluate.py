@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 
-from implicit_repro.checkpoint import load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.iteration import iterate_to_budget
@@ -27,7 +26,7 @@ from implicit_repro.specs import require
 from implicit_repro.sweep import Readings, batched_sweep
 from implicit_repro.papers.anil2022.adversarial_init import adversarial_init_attack
 from implicit_repro.papers.anil2022.limit_cycles import KIND_NAMES, classify_tail, tail_length
-from implicit_repro.train import job_task, make_model
+from implicit_repro.train import job_task, trained_model
 
 IN_DISTRIBUTION = "in_distribution"
 TRACES_KEPT = 8  # per-example residual traces stored per split, for the convergence figure
@@ -72,9 +71,7 @@ def evaluate(job: EvalJob) -> dict:
     result["early_exit"] = {"tol": tol, "example_steps": 0, "of": 0}
     if ckpt["status"] != "ok":
         return result  # a diverged run is a result: recorded, not evaluated
-    model = make_model(spec)
-    load_weights(model, ckpt["model"], job.model_path)
-    model.to(job.device).eval()
+    model = trained_model(spec, ckpt, job.model_path).to(job.device)
     task = job_task(spec)
     work = Work()
     for split, path in spec["splits"]:

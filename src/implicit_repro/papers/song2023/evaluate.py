@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 
-from implicit_repro.checkpoint import load_weights
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
 from implicit_repro.evaluation import EvalJob
@@ -23,7 +22,7 @@ from implicit_repro.io import read_jsonl
 from implicit_repro.papers.song2023.models import count_parameters
 from implicit_repro.specs import require
 from implicit_repro.sweep import batched_sweep
-from implicit_repro.train import job_task, make_model, own_epochs
+from implicit_repro.train import job_task, own_epochs, trained_model
 
 IN_DISTRIBUTION = "in_distribution"
 VALIDATION = "validation"  # images: the training part's tail (``data.train_fraction`` on), never trained on
@@ -39,9 +38,7 @@ def evaluate(job: EvalJob) -> dict:
     ckpt = job.checkpoint
     history = read_jsonl(job.log_path) if job.log_path else []
     m = spec["model"]
-    model = make_model(spec)
-    load_weights(model, ckpt["model"], job.model_path)
-    model.to(job.device).eval()
+    model = trained_model(spec, ckpt, job.model_path).to(job.device)
     result = {
         "paper": spec["paper"], "task": spec["task"], "run": spec["run"],
         "variant": m["variant"], "depth": m["depth"], "width": m["width"], "density": m["density"],
