@@ -11,6 +11,8 @@ from conftest import ROOT
 from implicit_repro import config
 from implicit_repro.data import registry
 from implicit_repro.papers.anil2022.difficulty import harder_is_harder, needed_reach, training_reach
+from implicit_repro.papers.song2023.grid import sequence_reach
+from implicit_repro.papers.song2023.models import build_model
 
 SAMPLE = 300  # instances drawn per split: the maze path lengths' median and max settle well before
 
@@ -56,3 +58,40 @@ def test_the_needed_reach_is_read_off_the_instances():
     t = {"train": {"iters": 8}, "model": {"blocks": 1}}
     assert not harder_is_harder("prefix_sums", t, bits, {"bits20": a_harder_split_within_reach})["ok"]
     assert harder_is_harder("prefix_sums", t, bits, {"bits32": {"inputs": np.zeros((4, 32))}})["ok"]
+
+
+def song2023_study(scale: str) -> dict:
+    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
+    return cfg["song2023"]["studies"]["other_paradigm"]
+
+
+@pytest.mark.parametrize("scale", ["small", "paper"])
+def test_song2023_harder_lengths_lie_beyond_the_training_depth_s_reach(scale):
+    """Claim 5's upward generalization: a harder length whose last parity the training depth already
+    reaches is solved without one extra iteration (16 and 24 bits at depth 16 were: every variant at 1.000)."""
+    study = song2023_study(scale)
+    reach = sequence_reach(study["depth"])
+    assert study["data"]["train_bits"] - 1 <= reach, f"{scale}: a training string is out of reach"
+    assert all(n - 1 > reach for n in study["data"]["harder_bits"]), \
+        f"{scale}: a harder length {study['data']['harder_bits']} is within reach ({reach} positions)"
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_song2023_sequence_reach_is_what_the_convolutions_propagate(depth):
+    """Flip the first bit and find the farthest position whose logits move: that is the reach. The
+    GroupNorms are taken out: their statistics pool every position, but only as per-group means and
+    variances, which are blind to order and so cannot carry a prefix's parity to a position; the
+    ordered information travels through the convolutions alone."""
+    torch.manual_seed(0)
+    model = build_model("wt", depth=depth, width=8, in_channels=1, classes=2, dims=1, density=1.0, groups=2,
+                        mask_seed=0).double().eval()
+    for name, module in list(model.named_modules()):
+        if isinstance(module, torch.nn.GroupNorm):
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent), attr, torch.nn.Identity())
+    x = torch.rand(1, 1, 40, dtype=torch.double) - 0.5
+    flipped = x.clone()
+    flipped[0, 0, 0] += 1.0
+    with torch.no_grad():
+        moved = (model(x, depth) - model(flipped, depth)).abs().amax(1)[0] > 1e-12
+    assert int(moved.nonzero().max()) == sequence_reach(depth)

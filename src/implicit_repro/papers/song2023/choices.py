@@ -4,7 +4,7 @@ values in force. Every number here is formatted from the config section, never t
 from __future__ import annotations
 
 from implicit_repro.data.digits import SKLEARN_TEST_FRACTION
-from implicit_repro.papers.song2023.grid import MATCH_TOLERANCE, SEQUENCE_TASK, vision_task
+from implicit_repro.papers.song2023.grid import MATCH_TOLERANCE, SEQUENCE_TASK, sequence_reach, vision_task
 from implicit_repro.results.scorecard import MIN_PER_GROUP
 from implicit_repro.papers.song2023.claims import ROOM
 
@@ -79,7 +79,10 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         f"- Second paradigm (item 8): anil2022's {SEQUENCE_TASK.replace('_', ' ')} (same generator, this paper's own "
         f"seeded files), trained on {op['data']['train_bits']} bits at depth {op['depth']}, width {op['width']} "
         f"(masked: density {op['density']}), upward generalization to {op['data']['harder_bits']} bits with up to "
-        f"{op['eval']['max_iters']} test-time iterations.",
+        f"{op['eval']['max_iters']} test-time iterations. Harder is harder: from the zero state, {op['depth']} steps "
+        f"carry information {sequence_reach(op['depth'])} positions (the injection convolution, two convolutions per "
+        "step after the first), and the last parity of an n-bit string depends on a bit n − 1 away; every harder "
+        "length lies beyond that reach (tests/test_difficulty.py).",
         f"- Scorecard: claim 1 is a benchmark, not a hypothesis; claims 2, 3 and 5 compare groups of runs by "
         f"bootstrap over runs and give a verdict only with at least {MIN_PER_GROUP} runs in every group (else *too "
         f"few models*); claim 4 scores each factor's main effect (highest minus lowest level, over cells equal in the "

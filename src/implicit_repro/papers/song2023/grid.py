@@ -37,6 +37,16 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def sequence_reach(depth: int) -> int:
+    """Positions information travels in a 1-D ImplicitNet (models.py) run for ``depth`` steps from the zero
+    state: the 3-wide injection convolution (1), two 3-wide convolutions per step after the first
+    (whose convolutions see only the zero state), and the 1x1 head (0). A harder prefix-sum length n
+    needs n - 1 (the last parity depends on the first bit), so claim 5's upward generalization is
+    tested only by lengths beyond this (tests/test_difficulty.py). The GroupNorms pool every position,
+    but only as per-group means and variances, blind to order."""
+    return 1 + 2 * (depth - 1)
+
+
 def run_id(variant: str, depth: int, width: int, density: float) -> str:
     return f"{variant}/L{depth}_w{width}_d{_fmt(density)}"
 
