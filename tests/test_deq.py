@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torchdeq.loss import jac_reg
 
 from implicit_repro.deq import SOLVERS, deq_fixed_point, jacobian_frobenius, jacobian_penalty, solve
+from implicit_repro.deq.solvers import read_every_budget
 from implicit_repro.seeding import generator
 
 F64 = torch.float64
@@ -128,6 +129,32 @@ def test_solver_stops_at_max_iter_and_reports_it():
         assert (stats.residual > 1e-12).all()
         # the reported residual is the best point's, which is on the trace
         assert torch.allclose(stats.trace.min(1).values, stats.residual) or s == "broyden"
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-30])  # the batch stops at some budget / never
+@pytest.mark.parametrize("m", [6, 3])
+def test_every_budget_from_one_solve_reads_each_budget_s_own_solve(tol, m):
+    """What one Anderson solve hands ``read`` after k evaluations is, to the bit, what a solve allowed
+    k evaluations returns: for budgets below the history size (m = min(m, max_iter) there), at the
+    stop and past it. A reading of the newest iterate instead of the best so far, or one budget off,
+    fails here."""
+    problem = Linear(dim=16, batch=5, norm=1.5)  # not a contraction: the newest point is not always the best
+    f = lambda z: problem.f(z).detach()  # noqa: E731
+    z0 = torch.zeros(5, 16, dtype=F64)
+    budget = 40
+    got = read_every_budget(f, z0, budget, tol, read=lambda z: z.clone(), m=m)
+    want = [solve(f, z0, "anderson", k, tol, m=m)[0] for k in range(1, budget + 1)]
+    assert len(got) == budget
+    for k, (g, w) in enumerate(zip(got, want), start=1):
+        assert torch.equal(g, w), f"budget {k}"
+    stopped = solve(f, z0, "anderson", budget, tol, m=m)[1].nfe
+    if tol == 1e-30 or m == 6:  # the batch never stops / stops early: both are exercised
+        assert (stopped < budget) == (tol > 1e-20)
+
+
+def test_every_budget_refuses_the_solvers_it_cannot_read():
+    with pytest.raises(ValueError, match="Anderson"):
+        read_every_budget(lambda z: z, torch.zeros(1, 2), 3, 1e-3, read=lambda z: 0.0, solver="broyden")
 
 
 def test_solver_kwargs_reach_the_solver():

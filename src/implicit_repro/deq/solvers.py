@@ -68,9 +68,11 @@ class _Counted:
 
 
 def _anderson(f: Map, z0: torch.Tensor, max_iter: int, tol: float,
-              m: int = 6, lam: float = 1e-4, tau: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+              m: int = 6, lam: float = 1e-4, tau: float = 1.0,
+              on_step: Callable[[torch.Tensor], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Anderson acceleration (type II, torchdeq's bordered formulation) with a scale-relative
-    regularizer. Returns the best image f(x) per example and its point's relative residual."""
+    regularizer. Returns the best image f(x) per example and its point's relative residual.
+    ``on_step``, if given, sees after every evaluation what a solve stopped there would return."""
     bsz = z0.shape[0]
     flat = lambda x: f(x.view_as(z0)).reshape(bsz, -1)  # noqa: E731
     x0 = z0.reshape(bsz, -1)
@@ -111,9 +113,29 @@ def _anderson(f: Map, z0: torch.Tensor, max_iter: int, tol: float,
             better = res < best_res
             best = torch.where(better[:, None], fx, best)
             best_res = torch.where(better, res, best_res)
+        if on_step is not None:
+            on_step(best.view_as(z0))
         if best_res.max() < tol:
             break
     return best.view_as(z0), best_res
+
+
+@torch.no_grad()
+def read_every_budget(f: Map, z0: torch.Tensor, max_iter: int, tol: float, read: Callable[[torch.Tensor], float],
+                      solver: str = "anderson", **solver_kwargs) -> list[float]:
+    """``read`` of the point ``solve(f, z0, solver, k, tol)`` returns, for every budget k = 1..max_iter,
+    from one solve instead of max_iter of them (max_iter² / 2 evaluations of f).
+
+    Exact for Anderson: its iterates do not depend on ``max_iter`` (the history holds min(m, k) points
+    either way, in the same slots), a solve allowed k evaluations returns the best point of the first k,
+    and the batch stops together, so a budget past the stop reads the stopping point. The solvers
+    borrowed from torchdeq expose no such hook; ``solver`` must be "anderson"."""
+    if solver != "anderson":
+        raise ValueError(f"read_every_budget reads Anderson's solves only, not {solver!r}: "
+                         "solve once per budget instead")
+    readings: list[float] = []
+    _anderson(f, z0, max_iter, tol, **solver_kwargs, on_step=lambda z: readings.append(read(z)))
+    return readings + readings[-1:] * (max_iter - len(readings))
 
 
 @torch.no_grad()

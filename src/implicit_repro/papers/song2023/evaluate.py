@@ -17,6 +17,7 @@ import torch
 
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point
+from implicit_repro.deq.solvers import read_every_budget
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.io import read_jsonl
 from implicit_repro.papers.song2023.models import count_parameters
@@ -108,17 +109,19 @@ def _solver_curve(model, task, x: torch.Tensor, y: torch.Tensor, spec: dict) -> 
     """A DEQ's accuracy at each test-time budget k = 1..max_iters, each read at the point its own
     solver (the one it trained with, ``eval.deq``) returns when allowed k evaluations: a DEQ is
     scored as the DEQ it is, not by plain iteration of its block."""
-    deq, batch = spec["eval"]["deq"], spec["eval"]["batch_size"]
-    curve = []
-    for k in range(1, spec["eval"]["max_iters"] + 1):
-        correct = 0
-        for i in range(0, len(x), batch):
-            xb, yb = x[i:i + batch], y[i:i + batch]
-            z, _ = deq_fixed_point(lambda z: model.step(z, xb), model.initial_state(xb), solver=deq["solver"],
-                                   grad="ift", max_iter=k, tol=deq["tol"])
-            correct += int(task.correct(model.readout(z), yb).sum())
-        curve.append(correct / len(x))
-    return curve
+    deq, batch, budget = spec["eval"]["deq"], spec["eval"]["batch_size"], spec["eval"]["max_iters"]
+    correct = [0] * budget
+    for i in range(0, len(x), batch):
+        xb, yb = x[i:i + batch], y[i:i + batch]
+        f, z0 = (lambda z: model.step(z, xb)), model.initial_state(xb)
+        read = lambda z: int(task.correct(model.readout(z), yb).sum())  # noqa: E731
+        if deq["solver"] == "anderson":  # every budget from one solve: the same points (read_every_budget)
+            per_budget = read_every_budget(f, z0, budget, deq["tol"], read)
+        else:
+            per_budget = [read(deq_fixed_point(f, z0, solver=deq["solver"], grad="ift", max_iter=k, tol=deq["tol"])[0])
+                          for k in range(1, budget + 1)]
+        correct = [c + r for c, r in zip(correct, per_budget)]
+    return [c / len(x) for c in correct]
 
 
 def _diverged_reason(history: list[dict]) -> str | None:
