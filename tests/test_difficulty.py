@@ -17,9 +17,12 @@ from implicit_repro.papers.song2023.models import build_model
 SAMPLE = 300  # instances drawn per split: the maze path lengths' median and max settle well before
 
 
+def load_scale(scale: str) -> dict:
+    return config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
+
+
 def task_config(scale: str, task: str) -> dict:
-    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
-    return cfg["anil2022"][task]
+    return load_scale(scale)["anil2022"][task]
 
 
 def sample_splits(task: str, t: dict) -> list[tuple[str, dict]]:
@@ -60,16 +63,11 @@ def test_the_needed_reach_is_read_off_the_instances():
     assert harder_is_harder("prefix_sums", t, bits, {"bits32": {"inputs": np.zeros((4, 32))}})["ok"]
 
 
-def song2023_study(scale: str) -> dict:
-    cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
-    return cfg["song2023"]["studies"]["other_paradigm"]
-
-
 @pytest.mark.parametrize("scale", ["small", "paper"])
 def test_song2023_harder_lengths_lie_beyond_the_training_depth_s_reach(scale):
     """Claim 5's upward generalization: a harder length whose last parity the training depth already
     reaches is solved without one extra iteration (16 and 24 bits at depth 16 were: every variant at 1.000)."""
-    study = song2023_study(scale)
+    study = load_scale(scale)["song2023"]["studies"]["other_paradigm"]
     reach = sequence_reach(study["depth"])
     assert study["data"]["train_bits"] - 1 <= reach, f"{scale}: a training string is out of reach"
     assert all(n - 1 > reach for n in study["data"]["harder_bits"]), \
