@@ -7,7 +7,7 @@ from implicit_repro.data import mazes
 from implicit_repro.data.store import load_dataset, save_dataset
 from implicit_repro.models import build_model
 from implicit_repro.seeding import generator
-from implicit_repro.tasks import get_task, maze_prediction
+from implicit_repro.tasks import get_task, two_class_argmax
 
 WHITE, GREEN, RED = (1, 1, 1), (0, 1, 0), (1, 0, 0)
 
@@ -169,12 +169,13 @@ def test_parameter_count_matches_the_released_model():
     assert abs(n - 0.78e6) / 0.78e6 < 0.01
 
 
-def test_maze_prediction_is_argmax_nan_and_ties_included():
+@pytest.mark.parametrize("shape", [(64, 2, 5, 5), (64, 2, 12)])  # maze pixels, prefix-sum positions
+def test_two_class_argmax_is_argmax_nan_and_ties_included(shape):
     g = torch.Generator().manual_seed(0)
-    logits = torch.randint(-2, 3, (64, 2, 5, 5), generator=g).float()  # many ties
+    logits = torch.randint(-2, 3, shape, generator=g).float()  # many ties
     nan = torch.rand(logits.shape, generator=g) < 0.2
     logits[nan] = float("nan")  # NaN in either class, or both
-    assert torch.equal(maze_prediction(logits), logits.argmax(1))
+    assert torch.equal(two_class_argmax(logits), logits.argmax(1))
 
 
 def test_loss_and_metric_ignore_walls():

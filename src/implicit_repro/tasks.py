@@ -39,7 +39,7 @@ class Task:
 
 
 def _exact_match(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return (logits.argmax(1) == targets).flatten(1).all(1)
+    return (two_class_argmax(logits) == targets).flatten(1).all(1)
 
 
 def _argmax_match(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -77,16 +77,19 @@ def _maze_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets, ignore_index=mazes.WALL)
 
 
-def maze_prediction(logits: torch.Tensor) -> torch.Tensor:
-    """``logits.argmax(1)`` of two-class logits, decided as argmax decides (a NaN counts as the
-    largest, a tie goes to the first): on the CPU about 100x faster than argmax's strided reduction
-    over two channels, which took a tenth of a maze evaluation."""
+def two_class_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(1)`` of two-class logits (per pixel or per position), decided as argmax decides
+    (a NaN counts as the largest, a tie goes to the first): on the CPU about 100x faster than
+    argmax's strided reduction over two channels, which took a tenth of a maze evaluation and 7% of
+    a prefix-sum one."""
+    if logits.shape[1] != 2:
+        raise ValueError(f"two_class_argmax needs 2 classes along dim 1, got shape {tuple(logits.shape)}")
     low, high = logits[:, 0], logits[:, 1]
     return ((high > low) | (high.isnan() & ~low.isnan())).long()
 
 
 def _maze_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    right = (maze_prediction(logits) == targets) | (targets == mazes.WALL)
+    right = (two_class_argmax(logits) == targets) | (targets == mazes.WALL)
     return right.flatten(1).all(1)
 
 

@@ -20,6 +20,7 @@ import torch
 from implicit_repro.data.store import load_dataset
 from implicit_repro.evaluation import EvalJob
 from implicit_repro.iteration import iterate_to_budget
+from implicit_repro.layout import channels_last, channels_last_model
 from implicit_repro.path_independence import alignment_from_first, all_pairs_from_first
 from implicit_repro.seeding import generator
 from implicit_repro.specs import require
@@ -71,11 +72,12 @@ def evaluate(job: EvalJob) -> dict:
     result["early_exit"] = {"tol": tol, "example_steps": 0, "of": 0}
     if ckpt["status"] != "ok":
         return result  # a diverged run is a result: recorded, not evaluated
-    model = trained_model(spec, ckpt, job.model_path).to(job.device)
+    model = channels_last_model(trained_model(spec, ckpt, job.model_path).to(job.device))
     task = job_task(spec)
     work = Work()
     for split, path in spec["splits"]:
         x, y = (t.to(job.device) for t in split_examples(spec, split, load_dataset(path)))
+        x = channels_last(x)
         keep = min(cfg["aa_examples"], len(x))
         window = dynamics_window(cfg)
         readings = Readings(keep=keep, at=(cfg["aa_iters"],), tail=tail_length(cfg["cycle_max_period"], window))
