@@ -88,10 +88,12 @@ def test_small_sparse_references_hit_their_targets_and_a_run_serves_several_dens
     for r in matched:
         m = r.train_spec["model"]
         blocks = m["depth"] if m["variant"] == "untied" else 1
-        count = grid.dense_parameters(m["width"], m["in_channels"], m["classes"], 2, blocks)
+        count = grid.dense_parameters(m["width"], m["in_channels"], m["classes"], 2, blocks,
+                                      m.get("weight_norm", False))
         assert m["width"] >= 2 * m["groups"] and m["width"] % m["groups"] == 0
         for d in r.eval_spec["match_densities"]:
-            target = grid.active_parameters(st["width"], d, m["in_channels"], m["classes"])
+            target = grid.active_parameters(st["width"], d, m["in_channels"], m["classes"],
+                                            weight_norm=s["model"]["weight_norm"])
             assert abs(count - target) / target <= grid.MATCH_TOLERANCE, (r.key, d)
     # One dense reference can match two densities: it is asked once and serves both.
     both = section("smoke", {"studies": {"sparse_masks": {"densities": [0.5, 0.51]}}})
@@ -133,21 +135,23 @@ def test_bad_song2023_values_are_rejected_naming_the_key(overrides, fragment):
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("weight_norm", [False, True])
 @pytest.mark.parametrize("variant, depth, width, density, dims, classes",
                          [("wt", 4, 8, 1.0, 2, 10), ("untied", 3, 8, 1.0, 2, 10),
                           ("wt_masked_distinct", 4, 16, 0.25, 2, 100), ("wt", 4, 8, 1.0, 1, 2)])
-def test_the_grids_parameter_counts_are_the_models(variant, depth, width, density, dims, classes):
+def test_the_grids_parameter_counts_are_the_models(variant, depth, width, density, dims, classes, weight_norm):
     # The Snakefile cannot import torch, so the grid counts parameters from the block's layout
     # to choose matched widths; the count must be the model's own.
     from implicit_repro.papers.song2023.models import build_model, count_parameters
 
     in_channels = 3 if dims == 2 else 1
     counts = count_parameters(build_model(variant, depth=depth, width=width, in_channels=in_channels,
-                                          classes=classes, dims=dims, density=density, groups=4))
+                                          classes=classes, dims=dims, density=density, groups=4,
+                                          weight_norm=weight_norm))
     blocks = depth if variant == "untied" else 1
-    assert counts["total"] == grid.dense_parameters(width, in_channels, classes, dims, blocks)
+    assert counts["total"] == grid.dense_parameters(width, in_channels, classes, dims, blocks, weight_norm)
     if variant.startswith("wt_masked"):
-        assert counts["active"] == grid.active_parameters(width, density, in_channels, classes, dims)
+        assert counts["active"] == grid.active_parameters(width, density, in_channels, classes, dims, weight_norm)
 
 
 def test_the_variant_tables_agree():

@@ -321,3 +321,39 @@ def test_build_model_rejects_bad_arguments(kwargs, word):
 def test_unknown_variant_names_the_known_ones():
     with pytest.raises(ValueError, match="deq_phantom"):
         get_variant("deq")
+
+
+# ---------------------------------------------------------------- weight norm
+
+def _weight_normed(variant, **kw):
+    torch.manual_seed(0)
+    return build_model(variant, depth=3, width=8, in_channels=3, classes=5, groups=4, weight_norm=True, **kw)
+
+
+def test_weight_norm_starts_as_the_plain_block_and_learns_a_scale_per_output_channel():
+    torch.manual_seed(0)
+    plain = build_model("wt", depth=3, width=8, in_channels=3, classes=5, groups=4)
+    normed = _weight_normed("wt")
+    x = images()
+    torch.testing.assert_close(normed(x, 3), plain(x, 3))  # g = ||v|| at init: the same function
+    conv = normed.blocks[0].conv1
+    g, v = conv.parametrizations.weight.original0, conv.parametrizations.weight.original1
+    assert g.shape == (8, 1, 1, 1)
+    with torch.no_grad():
+        g[0] *= 2  # the first output channel's scale: its weights double, and only its
+    expected = v / v.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * g
+    torch.testing.assert_close(conv.weight, expected)
+    torch.testing.assert_close(conv.weight[1:], plain.blocks[0].conv1.weight[1:])
+
+
+def test_a_weight_normed_masked_step_masks_the_normalized_weight_and_trains_g_and_v():
+    model = _weight_normed("wt_masked_distinct", density=0.5, mask_seed=3)
+    block, x = model.blocks[0], images()
+    u, z = model.inject(x), torch.randn(2, 8, 5, 5, generator=torch.Generator().manual_seed(2))
+    expected = block_by_hand(block, z, u, block.conv1.weight * model.masks1[1], block.conv2.weight * model.masks2[1])
+    torch.testing.assert_close(model.step_injected(z, u, 1), expected)
+    model(x, 3).sum().backward()
+    for p in block.conv1.parametrizations.weight.original0, block.conv1.parametrizations.weight.original1:
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    counts = count_parameters(model)
+    assert counts["total"] - counts["active"] == 2 * (8 * 8 * 9 - int(model.masks1[0].sum()))  # g is never masked

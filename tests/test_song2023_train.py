@@ -56,7 +56,8 @@ def test_a_deq_run_records_solver_statistics_memory_and_parameters(datasets, tmp
     assert metrics["solver"]["fwd_nfe"] <= 6 and metrics["solver"]["bwd_nfe"] >= 1
     assert 0 <= metrics["solver"]["residual"]
     assert metrics["memory_measure"] == "cpu_peak_live_bytes" and metrics["memory_bytes"] > 0
-    assert metrics["params_total"] == metrics["params_active"] == grid.dense_parameters(4, 1, 10)
+    dense = grid.dense_parameters(4, 1, 10, weight_norm=spec["model"]["weight_norm"])
+    assert metrics["params_total"] == metrics["params_active"] == dense
     assert [e["epoch"] for e in metrics["epochs"]] == [0, 1] and metrics["studies"] == ["wt_vs_deq"]
     # Deterministic: no wall-clock time in the metrics, and the same run gives the same bytes.
     assert "seconds" not in json.dumps(metrics)

@@ -37,7 +37,11 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         "u(x) = GN(conv(x)) computed once per input; head: 1×1 conv + ReLU, global average pool, linear (as MDEQ's "
         "head: a GroupNorm leaves the pooled channel means of each group summing to zero, so pooling the state "
         "itself would see only width − groups features, none at width = groups); 1×1 conv per position on prefix "
-        "sums. Variants differ only in depth, tying, solver, gradient and masks.",
+        "sums."
+        + (" Both convolutions of the block are weight-normalized (w = g ⊙ v / ‖v‖ per output channel, g learned: "
+           "MDEQ's and torchdeq's stabilizer of the implicit layer), in every variant." if s["model"].get("weight_norm")
+           else "")
+        + " Variants differ only in depth, tying, solver, gradient and masks.",
         "- Variants: WT-L (one block, L steps, backprop through all); untied depth L (L blocks); DEQ-IFT, DEQ-JR "
         f"(+ {deq['jac_reg_weight']} × Hutchinson ‖J‖²_F / state size), DEQ-phantom ({deq['phantom_steps']} steps, "
         f"damping {deq['phantom_damping']}), DEQ-JFB, each solved by {deq['solver']} to relative residual "

@@ -126,31 +126,36 @@ def group_count(width: int, most: int) -> int:
                if width % g == 0 and width >= MIN_CHANNELS_PER_GROUP * g)
 
 
-def dense_parameters(width: int, in_channels: int, classes: int, dims: int = 2, blocks: int = 1) -> int:
+def dense_parameters(width: int, in_channels: int, classes: int, dims: int = 2, blocks: int = 1,
+                     weight_norm: bool = False) -> int:
     """Parameters of the net at ``width`` with ``blocks`` distinct blocks (1: weight-tied): the
-    injection (conv with bias, GroupNorm), per block two bias-free convs and three GroupNorms, and
-    the head (images: a 1x1 conv with bias, pool, linear; sequences: a 1x1 conv).
-    models.count_parameters counts the same (tested)."""
+    injection (conv with bias, GroupNorm), per block two bias-free convs (with weight norm, each
+    also a scale per output channel) and three GroupNorms, and the head (images: a 1x1 conv with
+    bias, pool, linear; sequences: a 1x1 conv). models.count_parameters counts the same (tested)."""
     k = KERNEL ** dims
     inject = k * in_channels * width + width + 2 * width
-    block = 2 * k * width * width + 3 * 2 * width
+    block = 2 * k * width * width + 3 * 2 * width + (2 * width if weight_norm else 0)
     head = width * classes + classes + (width * width + width if dims == 2 else 0)
     return inject + blocks * block + head
 
 
-def active_parameters(width: int, density: float, in_channels: int, classes: int, dims: int = 2) -> int:
-    """Parameters one step of a masked weight-tied net uses: each mask keeps round(d x numel) of a conv."""
+def active_parameters(width: int, density: float, in_channels: int, classes: int, dims: int = 2,
+                      weight_norm: bool = False) -> int:
+    """Parameters one step of a masked weight-tied net uses: each mask keeps round(d x numel) of a
+    conv (weight norm's per-channel scales are not masked)."""
     k = KERNEL ** dims
     masked = 2 * round(density * k * width * width)
-    return dense_parameters(width, in_channels, classes, dims) - 2 * k * width * width + masked
+    return dense_parameters(width, in_channels, classes, dims, weight_norm=weight_norm) - 2 * k * width * width + masked
 
 
-def matched_width(target: int, groups: int, in_channels: int, classes: int, blocks: int = 1) -> int:
+def matched_width(target: int, groups: int, in_channels: int, classes: int, blocks: int = 1,
+                  weight_norm: bool = False) -> int:
     """The width whose dense net's parameter count is closest to ``target`` (any width of at least
     two channels per group; its groups are ``group_count(width, groups)``, so a matched reference
     is not held to multiples of the configured groups and can hit its target)."""
     candidates = range(MIN_CHANNELS_PER_GROUP, 64 * groups + 1)
-    return min(candidates, key=lambda w: (abs(dense_parameters(w, in_channels, classes, 2, blocks) - target), w))
+    return min(candidates, key=lambda w: (abs(dense_parameters(w, in_channels, classes, 2, blocks, weight_norm) - target),
+                                          w))
 
 
 # ---------------------------------------------------------------- runs
@@ -202,7 +207,9 @@ class _Grid:
                      else 1.0 - s["data"]["validation_fraction"]},
             "model": {"variant": variant, "depth": depth, "width": width, "density": density,
                       "in_channels": in_channels, "classes": classes, "dims": 1 if sequence else 2,
-                      "groups": group_count(width, s["model"]["groups"])},
+                      "groups": group_count(width, s["model"]["groups"]),
+                      # only where on: the specs (and identities) of configs without it stay as they were
+                      **({"weight_norm": True} if s["model"].get("weight_norm") else {})},
             "train": train,
         }
         name = run_id(variant, depth, width, density) + (f"_e{epochs}" if epochs is not None else "")
@@ -240,7 +247,7 @@ def _depth_of(section: dict, variant: str, depth: int) -> int:
 def runs(section: dict) -> list[Run]:
     grid = _Grid(section)
     task, st = vision_task(section), section["studies"]
-    groups = section["model"]["groups"]
+    groups, weight_norm = section["model"]["groups"], section["model"].get("weight_norm", False)
     in_channels, classes = VISION[task]
 
     s = st["wt_vs_deq"]
@@ -264,10 +271,10 @@ def runs(section: dict) -> list[Run]:
         for d in s["densities"]:
             for v in s["variants"]:
                 grid.ask("sparse_masks", task, v, s["depth"], s["width"], d, seed)
-            target = active_parameters(s["width"], d, in_channels, classes)
+            target = active_parameters(s["width"], d, in_channels, classes, weight_norm=weight_norm)
             for v in s["matched"]:
                 blocks = s["depth"] if v == "untied" else 1
-                w = matched_width(target, groups, in_channels, classes, blocks)
+                w = matched_width(target, groups, in_channels, classes, blocks, weight_norm)
                 grid.ask("sparse_masks", task, v, s["depth"], w, 1.0, seed, match_density=d)
 
     s = st["design_guidelines"]

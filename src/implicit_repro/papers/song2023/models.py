@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrizations
 
 from implicit_repro.papers.song2023.grid import MIN_CHANNELS_PER_GROUP, group_count
 from implicit_repro.seeding import derive_seed
@@ -87,14 +88,21 @@ def _conv(dims: int):
 
 class Block(nn.Module):
     """f(z; u) for a precomputed injection u. ``weights`` replaces conv1/conv2's weights (the
-    masked products W ⊙ M_i), so a masked step runs the same code as a dense one."""
+    masked products W ⊙ M_i), so a masked step runs the same code as a dense one.
 
-    def __init__(self, width: int, groups: int, dims: int):
+    ``weight_norm``: each conv weight is g ⊙ v / ||v|| per output channel, with g learned (MDEQ's and
+    torchdeq's stabilizer for the implicit layer; torch's parametrization, recomputed at every use,
+    so a masked step masks the normalized weight). It starts as the plain weight (g = ||v||) and adds
+    one parameter per output channel."""
+
+    def __init__(self, width: int, groups: int, dims: int, weight_norm: bool = False):
         super().__init__()
         conv = _conv(dims)
         self.dims = dims
         self.conv1 = conv(width, width, 3, padding=1, bias=False)
         self.conv2 = conv(width, width, 3, padding=1, bias=False)
+        if weight_norm:
+            self.conv1, self.conv2 = parametrizations.weight_norm(self.conv1), parametrizations.weight_norm(self.conv2)
         self.norm1 = nn.GroupNorm(groups, width)
         self.norm2 = nn.GroupNorm(groups, width)
         self.norm3 = nn.GroupNorm(groups, width)
@@ -133,14 +141,14 @@ class ImplicitNet(nn.Module):
     it is the dense weight-tied net."""
 
     def __init__(self, variant: str, depth: int, width: int, in_channels: int, classes: int, dims: int,
-                 density: float, groups: int, mask_seed: int):
+                 density: float, groups: int, mask_seed: int, weight_norm: bool = False):
         super().__init__()
         self.variant = get_variant(variant)
         self.depth, self.width, self.density, self.dims = depth, width, density, dims
         conv = _conv(dims)
         self.injection = nn.Sequential(conv(in_channels, width, 3, padding=1), nn.GroupNorm(groups, width))
         n_blocks = depth if self.variant.tying == "untied" else 1
-        self.blocks = nn.ModuleList(Block(width, groups, dims) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(Block(width, groups, dims, weight_norm) for _ in range(n_blocks))
         if dims == 2:
             self.head = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                       nn.Linear(width, classes))
@@ -220,7 +228,8 @@ def count_parameters(model: ImplicitNet) -> dict[str, int]:
 
 
 def build_model(variant: str, *, depth: int, width: int, in_channels: int, classes: int, dims: int = 2,
-                density: float = 1.0, mask_seed: int = 0, groups: int | None = None) -> ImplicitNet:
+                density: float = 1.0, mask_seed: int = 0, groups: int | None = None,
+                weight_norm: bool = False) -> ImplicitNet:
     """The ``variant`` net (see VARIANTS) at the given depth and width. Weights take PyTorch's
     default initialization, so the caller seeds torch first; masks come from ``mask_seed``."""
     get_variant(variant)
@@ -239,7 +248,7 @@ def build_model(variant: str, *, depth: int, width: int, in_channels: int, class
         raise ValueError(f"groups ({groups}) must divide width ({width})")
     if width < MIN_CHANNELS_PER_GROUP * groups:
         raise ValueError(f"width ({width}) must be at least {MIN_CHANNELS_PER_GROUP} x groups ({groups})")
-    return ImplicitNet(variant, depth, width, in_channels, classes, dims, density, groups, mask_seed)
+    return ImplicitNet(variant, depth, width, in_channels, classes, dims, density, groups, mask_seed, weight_norm)
 
 
 def build(spec: dict) -> ImplicitNet:
