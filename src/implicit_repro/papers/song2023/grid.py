@@ -153,9 +153,10 @@ def matched_width(target: int, groups: int, in_channels: int, classes: int, bloc
     """The width whose dense net's parameter count is closest to ``target`` (any width of at least
     two channels per group; its groups are ``group_count(width, groups)``, so a matched reference
     is not held to multiples of the configured groups and can hit its target)."""
-    candidates = range(MIN_CHANNELS_PER_GROUP, 64 * groups + 1)
-    return min(candidates, key=lambda w: (abs(dense_parameters(w, in_channels, classes, 2, blocks, weight_norm) - target),
-                                          w))
+    def gap(w: int) -> int:
+        return abs(dense_parameters(w, in_channels, classes, 2, blocks, weight_norm) - target)
+
+    return min(range(MIN_CHANNELS_PER_GROUP, 64 * groups + 1), key=lambda w: (gap(w), w))
 
 
 # ---------------------------------------------------------------- runs
