@@ -173,3 +173,34 @@ def test_claim3_penalize_moves_to_the_hardest_split_where_the_baseline_is_off_th
     assert row["verdict"] == "cannot be scored" and "at the floor on every harder split" in row["statistic"]
     (promote,) = score_rows(floor + [model("mixed_init", k, 0.5) for k in range(5)], 3, "promote")
     assert HARD in promote["statistic"] and promote["verdict"] == "not replicated"  # harder2 stays 0 for all
+
+
+# --- rows whose statistic the design fixes --------------------------------------------------------
+
+def test_claim1_on_a_split_already_at_rest_at_the_training_budget_cannot_be_scored():
+    """Every model at its fixed point on the harder split by the training budget gains exactly 0: the
+    split asks for no more computation, so the row says so instead of "not replicated". Models that
+    gain nothing while still moving there are evidence against the claim and keep their verdict."""
+    at_rest = [gain_record("baseline", k, 0.0) for k in range(6)]  # residual 1e-4 from the first iteration
+    (row,) = score_rows(at_rest, 1, "baseline")
+    assert row["verdict"] == "cannot be scored" and "already at its fixed point on " + HARD in row["statistic"]
+    moving = [gain_record("baseline", k, 0.0) for k in range(6)]
+    for record in moving:  # in-distribution converged by the largest budget; the harder split moving at training's
+        record["splits"][HARD]["residual_median"] = [0.1] * TRAIN + [1e-4] * (MAX - TRAIN)
+    (row,) = score_rows(moving, 1, "baseline")
+    assert row["verdict"] == "not replicated" and row["value"] == 0
+    gaining = [gain_record("baseline", k, 0.2) for k in range(6)]  # at rest by the median, yet gaining: judged
+    assert score_rows(gaining, 1, "baseline")[0]["verdict"] == "replicated"
+
+
+def test_claim2_with_the_same_aa_for_every_model_cannot_be_scored_and_says_why():
+    same = [make_record(intervention=arm, seed=k, residual=1e-4, aa=1.0,
+                        accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.5 + 0.04 * k})
+            for arm in ("baseline", "mixed_init") for k in range(5)]
+    (row,) = score_rows(same, 2)
+    assert row["verdict"] == "cannot be scored" and "AA is 1.000 for every one of these models" in row["statistic"]
+    # the same models with AA varying inside the arms are judged
+    varied = [make_record(intervention=arm, seed=k, residual=1e-4, aa={**dict.fromkeys(ORDER, 1.0), HARD: 0.5 + 0.1 * k},
+                          accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.5 + 0.04 * k})
+              for arm in ("baseline", "mixed_init") for k in range(5)]
+    assert score_rows(varied, 2)[0]["verdict"] == "replicated"

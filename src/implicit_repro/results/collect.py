@@ -72,6 +72,7 @@ def summary_frame(records: list[dict]) -> pd.DataFrame:
                 "acc_at_train_iters": acc[r["train_iters"] - 1],
                 "acc_at_max_iters": acc[-1],
                 "acc_best": max(acc),
+                "residual_at_train_iters": s["residual_median"][r["train_iters"] - 1],
                 "residual_at_max_iters": s["residual_median"][-1],
                 "aa": s["aa"],
                 "aa_all_pairs": s["aa_all_pairs"],

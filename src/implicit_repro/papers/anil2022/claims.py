@@ -92,9 +92,22 @@ def claim1(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
         evidence = Evidence((gain,), np.mean, names=(model_names(arm),))
         if not (arm_of == kind).any():
             text, evidence = f"{text}: cannot be scored, no model of this arm at this scale", CANNOT_SCORE
+        elif len(arm) and not gain.any() and at_rest_by_training_budget(arm):
+            text, evidence = (f"{text}: cannot be scored, every one of these models is already at its fixed point on "
+                              f"{split} at the training budget (median residual <= {CONVERGED_RESIDUAL:g}), so more "
+                              "iterations cannot change an answer: this split asks for no more computation than "
+                              "training gave"), CANNOT_SCORE
         rows.append(row(PAPER, 1, task, text, value,
                         short_of(outcomes[arm_of == kind], len(arm), MIN_PER_GROUP) or evidence, len(gain), part=part))
     return rows
+
+
+def at_rest_by_training_budget(models: pd.DataFrame) -> bool:
+    """Whether every model (rows of the summary frame on one split) has reached its fixed point there
+    by the training budget. Where, besides, no model gains anything, claim 1's 0 is fixed by the
+    design: the split is not harder in computation, and the 0 does not say that the models fail to
+    generalize upward (a model still moving there that gains nothing does say it)."""
+    return bool((models["residual_at_train_iters"] <= CONVERGED_RESIDUAL).all())
 
 
 def short_of(trained: pd.DataFrame, read: int, minimum: int) -> str:
@@ -129,8 +142,21 @@ def claim2(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
             + (f"; {dropped} more without a finite AA there" if dropped else "")
             + f"; a verdict from {MIN_FOR_CORRELATION})")
     evidence = Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),))
+    if len(triples) >= MIN_FOR_CORRELATION and not np.isfinite(stat(triples)):
+        text += f": cannot be scored, {undefined_correlation(triples)}"
+        evidence = CANNOT_SCORE
     return row(PAPER, 2, task, text, stat(triples) if len(triples) else float("nan"),
                short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence, len(triples))
+
+
+def undefined_correlation(triples: np.ndarray) -> str:
+    """Why claim 2's correlation is undefined on (AA, accuracy, arm) ``triples``: a quantity that is the
+    same for every model (AA 1.000 when every model reaches one fixed point from any start), or no
+    arm whose models vary in both."""
+    for name, k in (("AA", 0), ("accuracy", 1)):
+        if np.ptp(triples[:, k]) == 0:
+            return f"{name} is {triples[0, k]:.3f} for every one of these models, so no correlation is defined"
+    return "no intervention's models vary in both AA and accuracy, so no correlation within interventions is defined"
 
 
 # Claim 3 compares an arm with the baseline on a split where the baseline leaves room for the effect:
