@@ -79,8 +79,13 @@ HARDER_IS_HARDER = {
         f"path of each harder size is beyond it (sizes 7 and 9, used before, were not: their median paths were "
         "within reach)."),
     "matrix_inversion": lambda t: (
-        "Harder is not yet shown to be harder: a smaller c makes A worse conditioned, but no receptive field "
-        "bounds what the training budget can do (still open)."),
+        "Harder is not shown to be harder in computation: a smaller c makes A worse conditioned (the paper's "
+        "split), but no receptive field bounds what the training budget can do, and a learned cell need not "
+        "converge more slowly on it. Where every model of an arm is already at its fixed point on the harder "
+        "split at the training budget and gains nothing there, claim 1's row cannot be scored and says so (its "
+        "0 would be fixed by the design, not measured), as claim 2's where AA is the same for every model; "
+        "claims 3 and 4 read the split as a harder input distribution (still open: a split that needs more "
+        "iterations)."),
     "edge_copy": lambda t: (
         "Harder is not harder with mean aggregation: at small, every model scored 1.0 on the larger graphs at the "
         "training budget." if t["model"].get("aggregation") == "mean" else
