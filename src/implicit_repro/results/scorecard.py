@@ -32,7 +32,8 @@ NOT_A_HYPOTHESIS = "not a hypothesis"
 # The design gives the row nothing to test: no model of a compared arm at this scale, or enough models
 # trained but too few of them are what the claim speaks of (learned the task, reached equilibrium), or a
 # statistic the design fixes or leaves undefined (a harder split already at equilibrium within the
-# training budget, so no gain is possible; a quantity equal for every model). More seeds of the same recipe would not help; the row's statistic says why.
+# training budget, so no gain is possible; a quantity equal for every model). More seeds of the same
+# recipe would not help; the row's statistic says why.
 CANNOT_SCORE = "cannot be scored"
 JUDGED = ("replicated", "not replicated", "inconclusive")
 VERDICTS = (*JUDGED, TOO_FEW, CANNOT_SCORE, NOT_A_HYPOTHESIS)

@@ -142,11 +142,12 @@ def claim2(task: str, eligible: pd.DataFrame, split: str, outcomes: pd.DataFrame
             + (f"; {dropped} more without a finite AA there" if dropped else "")
             + f"; a verdict from {MIN_FOR_CORRELATION})")
     evidence = Evidence((triples,), stat, minimum=MIN_FOR_CORRELATION, names=(model_names(eligible),))
-    if len(triples) >= MIN_FOR_CORRELATION and not np.isfinite(stat(triples)):
+    value = stat(triples) if len(triples) else float("nan")
+    if len(triples) >= MIN_FOR_CORRELATION and not np.isfinite(value):
         text += f": cannot be scored, {undefined_correlation(triples)}"
         evidence = CANNOT_SCORE
-    return row(PAPER, 2, task, text, stat(triples) if len(triples) else float("nan"),
-               short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence, len(triples))
+    return row(PAPER, 2, task, text, value, short_of(outcomes, len(triples), MIN_FOR_CORRELATION) or evidence,
+               len(triples))
 
 
 def undefined_correlation(triples: np.ndarray) -> str:
