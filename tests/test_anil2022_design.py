@@ -204,3 +204,38 @@ def test_claim2_with_the_same_aa_for_every_model_cannot_be_scored_and_says_why()
                           accuracy={**dict.fromkeys(ORDER, 0.95), HARD: 0.5 + 0.04 * k})
               for arm in ("baseline", "mixed_init") for k in range(5)]
     assert score_rows(varied, 2)[0]["verdict"] == "replicated"
+
+
+# --- is the harder split harder in computation? ----------------------------------------------------
+
+def settling(at: int, tail: float = 1e-5) -> list[float]:
+    """A residual curve above the tolerance before budget ``at`` (1-based), at ``tail`` from it on."""
+    return [0.5] * (at - 1) + [tail] * (MAX - at + 1)
+
+
+def test_iterations_to_rest_is_the_first_budget_at_the_tolerance():
+    assert claims.iterations_to_rest(settling(5)) == 5
+    assert claims.iterations_to_rest(settling(1)) == 1
+    assert claims.iterations_to_rest([0.5] * MAX) == float("inf")
+    assert claims.iterations_to_rest([float("nan")] * MAX) == float("inf")  # an overflowed state never rests
+    at_tol = [0.5, claims.CONVERGED_RESIDUAL, 0.5] + [1e-5] * (MAX - 3)
+    assert claims.iterations_to_rest(at_tol) == 2  # "at most" the tolerance; later wiggles do not matter
+
+
+def test_computation_needed_reads_converged_models_on_the_hardest_split():
+    """Two converged models come to rest at 3 and 5 in-distribution and 6 and 8 on the hardest
+    split; a model that never converges in-distribution (resting late on the hardest split) is left
+    out; the middle split is not the one read."""
+    def model(seed, ind, mid, hard):
+        record = make_record(intervention="mixed_init", seed=seed)
+        for split, curve in zip(ORDER, (ind, mid, hard)):
+            record["splits"][split]["residual_median"] = curve
+        return record
+    records = [model(0, settling(3), settling(2), settling(6)), model(1, settling(5), settling(2), settling(8)),
+               model(2, [0.5] * MAX, settling(2), settling(MAX))]
+    assert len(ORDER) == 3
+    assert claims.computation_needed(records) == {"prefix_sums": (4.0, 7.0, HARD)}
+    text = "\n".join(claims.training_outcome_markdown(records))
+    assert f"| 4 → 7 ({HARD}) |" in text
+    never = [model(0, settling(3), settling(2), [0.5] * MAX), model(1, settling(5), settling(2), [0.5] * MAX)]
+    assert f"| 4 → > {MAX} ({HARD}) |" in "\n".join(claims.training_outcome_markdown(never))

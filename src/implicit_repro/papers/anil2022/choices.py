@@ -69,6 +69,12 @@ def _prefix_harder(t: dict) -> str:
             f"{'within reach' if t['data']['train_bits'] - 1 <= reach else 'BEYOND reach'}, and {verdict}.")
 
 
+# Where no receptive field bounds a task, the iterations a split needs are read off the trained models
+# (claims.computation_needed; tests/test_anil2022_design.py).
+AT_REST = ("This README's training-outcome table measures it on the trained models: its *at rest* column gives "
+           "the budget at which the converged models' in-distribution examples come to rest and the budget on "
+           "the hardest split; a split that comes to rest no later asks for no more iterations.")
+
 # Why each harder split is harder (papers/anil2022/difficulty.py; tests/test_difficulty.py checks it at small).
 HARDER_IS_HARDER = {
     "prefix_sums": _prefix_harder,
@@ -85,20 +91,23 @@ HARDER_IS_HARDER = {
         "split at the training budget and gains nothing there, claim 1's row cannot be scored and says so (its "
         "0 would be fixed by the design, not measured), as claim 2's where AA is the same for every model; "
         "claims 3 and 4 read the split as a harder input distribution (still open: a split that needs more "
-        "iterations)."),
+        "iterations). " + AT_REST),
     "edge_copy": lambda t: (
         "Harder is not harder with mean aggregation: at small, every model scored 1.0 on the larger graphs at the "
         "training budget." if t["model"].get("aggregation") == "mean" else
         "Harder in the dataset paper's sense (larger graphs): with sum aggregation each node's messages grow with "
         f"its in-degree ({t['data']['train_nodes'][1] - 1} at most in training, "
         f"{max(t['data']['harder_nodes']) - 1} on the harder graphs), so the state leaves the range training saw; "
-        "copying an edge needs no information from far away, so this is not harder in needing more iterations. "
+        "copying an edge needs no information from far away, so no receptive field makes it need more iterations. "
         "Graphs of 15 nodes were too far out: at small, the trained models scored at most 0.11 on them at the "
         "training budget and 0.006 at 40 iterations, a floor no intervention can move; on 12 nodes they score "
-        "between 0 and 1 and some gain with more iterations."),
+        "between 0 and 1 and some gain with more iterations. " + AT_REST),
     "digits": lambda t: (
-        "Harder is not yet shown to be harder in the fixed-point sense: stronger blur makes the images "
-        "harder to read, not the fixed point further away (still open)."),
+        "Harder by no receptive field: a few iterations of 3×3 convolutions already see the whole image "
+        "(8×8 at small: three), and stronger blur makes the images harder to read, not the information "
+        "further away. Whether the models need more iterations on it is measured instead. " + AT_REST + " Where the "
+        "hardest split does not come to rest within the sweep, that is either more computation or no fixed "
+        "point the iteration reaches; the table cannot tell the two apart."),
 }
 
 # Where the published MNIST digests come from (the config lists them with this reference).

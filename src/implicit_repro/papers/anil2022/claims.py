@@ -8,6 +8,8 @@ models would decide the verdict."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -296,6 +298,31 @@ def claim4(task: str, examples: pd.DataFrame, split: str, outcomes: pd.DataFrame
     return row(PAPER, 4, task, text, value, short_of(outcomes, used, MIN_PER_GROUP) or judged, used)
 
 
+def iterations_to_rest(residual_median: list, tol: float = CONVERGED_RESIDUAL) -> float:
+    """The first test-time budget (1-based) at which a split's median relative residual is at most
+    ``tol``; inf when the sweep never gets there (an overflowed NaN never does)."""
+    return next((float(k) for k, r in enumerate(residual_median, start=1) if r is not None and r <= tol), math.inf)
+
+
+def computation_needed(records: list[dict]) -> dict[str, tuple[float, float, str]]:
+    """Per task: (median over its converged models of the budget at which in-distribution examples
+    come to rest, the same on the hardest split, that split's name).
+
+    Whether a harder split is harder *in computation*, measured where no receptive field bounds it
+    (matrix inversion, edge copy, digits): a split whose fixed point the models reach at the budget
+    they need in-distribution asks for no more iterations, however much harder its inputs are."""
+    out = {}
+    for task, order in split_orders(records).items():
+        runs = [r for r in records if r["task"] == task and r["status"] == "ok"]
+        rest = [(iterations_to_rest(r["splits"][IN_DISTRIBUTION]["residual_median"]),
+                 iterations_to_rest(r["splits"][order[-1]]["residual_median"]))
+                for r in runs if r["splits"][IN_DISTRIBUTION]["residual_median"][-1] is not None
+                and r["splits"][IN_DISTRIBUTION]["residual_median"][-1] <= CONVERGED_RESIDUAL]
+        if len(order) > 1 and rest:
+            out[task] = (float(np.median([a for a, _ in rest])), float(np.median([b for _, b in rest])), order[-1])
+    return out
+
+
 def training_outcome(records: list[dict]) -> pd.DataFrame:
     """Per task: how many models trained and diverged; of the trained ones, how many learned the
     task, reached equilibrium in-distribution (converged), collapsed with more iterations, and are
@@ -305,15 +332,18 @@ def training_outcome(records: list[dict]) -> pd.DataFrame:
     whether those models solved the task they were trained on and are the equilibrium models the
     paper's claims speak of."""
     frame = summary_frame(records)
+    needed = computation_needed(records)
     rows = []
     for task, jobs in frame.groupby("task", sort=True):
         models = model_outcomes(jobs)
         acc = models["acc_at_train_iters"]
+        at_rest, hard_at_rest, hardest = needed.get(task, (math.nan, math.nan, None))
         rows.append({"task": task, "models": len(models), "diverged": int((models["status"] != "ok").sum()),
                      "median": acc.median(), "min": acc.min(), "max": acc.max(),
-                     **{k: int(models[k].sum()) for k in ("learned", "converged", "collapsed", "eligible")}})
+                     **{k: int(models[k].sum()) for k in ("learned", "converged", "collapsed", "eligible")},
+                     "rest_in_distribution": at_rest, "rest_hardest": hard_at_rest, "hardest": hardest})
     return pd.DataFrame(rows, columns=["task", "models", "diverged", "median", "min", "max", "learned", "converged",
-                                       "collapsed", "eligible"])
+                                       "collapsed", "eligible", "rest_in_distribution", "rest_hardest", "hardest"])
 
 
 def training_outcome_markdown(records: list[dict]) -> list[str]:
@@ -328,14 +358,29 @@ def training_outcome_markdown(records: list[dict]) -> list[str]:
              f"most {CONVERGED_RESIDUAL:g} (the paper's claims are about equilibrium models); *collapsed*: accuracy "
              f"at the largest budget {COLLAPSE_DROP:g} or more below the training budget's. Claims 1, 2 and 4 are "
              "scored on the *eligible* models (learned, converged, not collapsed), claim 3 on all of them; where "
-             "few are eligible, a verdict says little about the paper's trained networks.", "",
+             "few are eligible, a verdict says little about the paper's trained networks. *At rest*: the "
+             "median over the converged models of the first budget at which the median residual is at most "
+             f"{CONVERGED_RESIDUAL:g}, in-distribution and on the hardest split; a hardest split that comes to "
+             "rest no later asks for no more computation than training did (> n: not within the sweep's n).", "",
              f"| task | models | diverged | median | min | max | learned (≥ {LEARNED_ACCURACY:g}) | converged | "
-             "collapsed | eligible |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "collapsed | eligible | at rest: in-distribution → hardest |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.task} | {r.models} | {r.diverged} | {_fmt(r.median)} | {_fmt(r.min)} | {_fmt(r.max)} | "
               f"{r.learned} of {r.models - r.diverged} | {r.converged} of {r.models - r.diverged} | "
-              f"{r.collapsed} | {r.eligible} |" for r in outcome.itertuples()]
+              f"{r.collapsed} | {r.eligible} | {_rest(r, max_iters(records, r.task))} |" for r in outcome.itertuples()]
     return lines
+
+
+def max_iters(records: list[dict], task: str) -> int:
+    return max((r["max_iters"] for r in records if r["task"] == task), default=0)
+
+
+def _rest(r, sweep: int) -> str:
+    """'17 → 32 (bits48)'; a median the sweep never reached is '> n'."""
+    if r.hardest is None:
+        return "n/a"
+    at = [f"> {sweep}" if math.isinf(v) else f"{v:g}" for v in (r.rest_in_distribution, r.rest_hardest)]
+    return f"{at[0]} → {at[1]} ({r.hardest})"
 
 
 def _fmt(value: float) -> str:
