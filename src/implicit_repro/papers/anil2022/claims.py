@@ -311,13 +311,13 @@ def computation_needed(records: list[dict]) -> dict[str, tuple[float, float, str
     Whether a harder split is harder *in computation*, measured where no receptive field bounds it
     (matrix inversion, edge copy, digits): a split whose fixed point the models reach at the budget
     they need in-distribution asks for no more iterations, however much harder its inputs are."""
+    outcomes = model_outcomes(summary_frame(records))  # "converged" has one definition, model_outcomes'
+    converged = set(outcomes.loc[outcomes["converged"], MODEL].itertuples(index=False, name=None))
     out = {}
     for task, order in split_orders(records).items():
-        runs = [r for r in records if r["task"] == task and r["status"] == "ok"]
         rest = [(iterations_to_rest(r["splits"][IN_DISTRIBUTION]["residual_median"]),
                  iterations_to_rest(r["splits"][order[-1]]["residual_median"]))
-                for r in runs if r["splits"][IN_DISTRIBUTION]["residual_median"][-1] is not None
-                and r["splits"][IN_DISTRIBUTION]["residual_median"][-1] <= CONVERGED_RESIDUAL]
+                for r in records if r["task"] == task and tuple(r[k] for k in MODEL) in converged]
         if len(order) > 1 and rest:
             out[task] = (float(np.median([a for a, _ in rest])), float(np.median([b for _, b in rest])), order[-1])
     return out
