@@ -6,6 +6,8 @@ import hashlib
 import pytest
 import torch
 
+from conftest import ROOT
+from implicit_repro import config
 from implicit_repro.data import digits, edge_copy, idx, matrix_inversion
 from implicit_repro.data.download import download, verify_sha256
 from implicit_repro.errors import DatasetError
@@ -309,6 +311,30 @@ def test_matrix_state_is_a_flat_vector_and_prefix_state_a_feature_map():
         build_model("matrix_inversion", width=8, blocks=1)
     with pytest.raises(ValueError, match="aggregation"):
         build_model("edge_copy", width=8, blocks=1, aggregation="max")
+
+
+def head_convolutions(model) -> list[tuple[int, int, int]]:
+    return [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in model.head if isinstance(c, torch.nn.Conv1d)]
+
+
+def test_the_prefix_sum_head_has_the_configured_hidden_channels():
+    """DT-net's 1-D head (width, width / 2) unless the config names others; three 3-wide convolutions
+    either way, the head's share of the receptive field that the harder splits are checked against."""
+    from implicit_repro.papers import part
+    from implicit_repro.papers.anil2022.difficulty import HEAD_CONVS
+    from implicit_repro.train import make_model
+
+    assert head_convolutions(build_model("prefix_sums", width=8, blocks=1)) == [(8, 8, 3), (8, 4, 3), (4, 2, 3)]
+    first = build_model("prefix_sums", width=8, blocks=1, head_channels=[8, 8])
+    assert head_convolutions(first) == [(8, 8, 3), (8, 8, 3), (8, 2, 3)]
+    # the configured head reaches the trained model (spec -> model), at every scale
+    for scale in ("smoke", "small", "paper"):
+        cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
+        model_cfg = cfg["anil2022"]["prefix_sums"]["model"]
+        [run, *_] = [r for r in part("anil2022", "grid").runs(cfg["anil2022"]) if r.task == "prefix_sums"]
+        convs = head_convolutions(make_model(run.train_spec))
+        assert len(convs) == HEAD_CONVS and {k for *_, k in convs} == {3}
+        assert [out for _, out, _ in convs[:2]] == model_cfg["head_channels"], scale
 
 
 @pytest.mark.parametrize("aggregation", ["sum", "mean"])

@@ -49,12 +49,14 @@ class EquilibriumModel(nn.Module):
 
 def build_model(
     task: str, width: int, blocks: int, matrix_size: int | None = None, classes: int = 10,
-    in_channels: int = 1, aggregation: str = "sum",
+    in_channels: int = 1, aggregation: str = "sum", head_channels: list[int] | None = None,
 ) -> EquilibriumModel:
     """Task-specific options: ``matrix_size`` (n of the n x n matrices) for matrix inversion,
-    ``aggregation`` ("sum" or "mean") for edge copy, ``classes`` and ``in_channels`` for digits."""
+    ``aggregation`` ("sum" or "mean") for edge copy, ``classes`` and ``in_channels`` for digits,
+    ``head_channels`` (the head's two hidden widths) for prefix sums."""
     if task == "prefix_sums":
-        cell, head = PrefixSumCell(width, blocks), prefix_sum_head(width)
+        hidden = tuple(head_channels) if head_channels is not None else None
+        cell, head = PrefixSumCell(width, blocks), prefix_sum_head(width, hidden)
     elif task == "mazes":
         cell, head = MazeCell(width, blocks), maze_head(width)
     elif task == "matrix_inversion":

@@ -24,7 +24,8 @@ TASK_CHOICES = {
         f"training length, {d.get('harder_count', d['count'])} per harder length (distinct below 24 bits, so at most "
         "2^n).",
         f"Cell: Conv1d(w+1→w) on concat[z, x], then {m['blocks']} residual block(s), width {m['width']}, no "
-        f"normalization; head Conv1d w→w/2→8→2 (width: {k('prefix_sums', 'width')}).",
+        f"normalization; head Conv1d w→{'→'.join(map(str, m.get('head_channels', ['w', 'w/2'])))}→2 (DT-net's "
+        f"1-D head is w→w→w/2→2; width: {k('prefix_sums', 'width')}).",
     ],
     "mazes": lambda d, m, k: [
         f"Maze size {d['train_size']} for training (image side {2 * d['train_size'] + 6}), harder sizes "
