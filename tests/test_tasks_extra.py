@@ -1,6 +1,5 @@
 """Matrix inversion, edge copy and blurry digits: generators, IDX/MNIST input, models and tasks."""
 
-import gzip
 import hashlib
 
 import pytest

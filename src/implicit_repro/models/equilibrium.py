@@ -55,8 +55,7 @@ def build_model(
     ``aggregation`` ("sum" or "mean") for edge copy, ``classes`` and ``in_channels`` for digits,
     ``head_channels`` (the head's two hidden widths) for prefix sums."""
     if task == "prefix_sums":
-        hidden = tuple(head_channels) if head_channels is not None else None
-        cell, head = PrefixSumCell(width, blocks), prefix_sum_head(width, hidden)
+        cell, head = PrefixSumCell(width, blocks), prefix_sum_head(width, head_channels)
     elif task == "mazes":
         cell, head = MazeCell(width, blocks), maze_head(width)
     elif task == "matrix_inversion":

@@ -11,6 +11,8 @@ Width and block count come from the config (the paper's width is unknown; DT-net
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -27,7 +29,7 @@ class PrefixSumCell(nn.Module):
         return self.blocks(self.inject(torch.cat([z, x], dim=1)))
 
 
-def prefix_sum_head(width: int, hidden: tuple[int, int] | None = None) -> nn.Module:
+def prefix_sum_head(width: int, hidden: Sequence[int] | None = None) -> nn.Module:
     first, second = hidden if hidden is not None else (width, width // 2)
     return nn.Sequential(
         nn.Conv1d(width, first, 3, padding=1, bias=False),
