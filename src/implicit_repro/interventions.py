@@ -3,7 +3,9 @@
 Each intervention is two choices made per training step: where the iteration starts (z0) and how
 many forward iterations it gets, plus, for some, an auxiliary loss on the hidden state. Their
 parameters come from the config key ``<paper>.<task>.intervention_params``; a parameter only one
-intervention uses (``anti_alignment_weight``) is required only when that intervention runs.
+intervention uses (``anti_alignment_weight``) is required only when that intervention runs. A
+penalty that needs a run from another start (``penalty_start``) gets it in the same batch as the
+task's run: one batch of twice the examples costs less than two runs.
 """
 
 from __future__ import annotations
@@ -72,16 +74,14 @@ def forward_budget(intervention: Intervention, fixed_iters: int, params: dict, g
     return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
-def auxiliary_loss(
-    intervention: Intervention, step: Step, x: torch.Tensor, zeros: torch.Tensor, iters: int, params: dict,
-    g: torch.Generator,
-) -> torch.Tensor | None:
-    """The weighted auxiliary loss of one batch, or None for interventions without one (which then
-    draw nothing from ``g``, so their runs are unchanged by this hook).
+def penalty_start(intervention: Intervention, zeros: torch.Tensor, params: dict,
+                  g: torch.Generator) -> torch.Tensor | None:
+    """The start of the penalty's own run of the batch, iterated beside the task's run (one batch of
+    both, see ``auxiliary_loss``), or None for interventions without a penalty (which then draw
+    nothing from ``g``, so their runs are unchanged by this hook).
 
-    Anti-alignment: weight * mean_i cos(z_a_i, z_b_i), z_a and z_b reached from two independent
-    N(0, init_std^2 I) starts of the same input within the training budget ``iters``. The starts are
-    drawn on the CPU generator and moved to x's device, like ``initial_state``."""
+    Anti-alignment: an N(0, init_std^2 I) start per example, drawn on the CPU generator like
+    ``initial_state`` (the caller moves it to the model's device)."""
     import torch
 
     if intervention.penalty == "none":
@@ -92,25 +92,32 @@ def auxiliary_loss(
         raise ValueError(
             f"intervention {intervention.name!r} needs `intervention_params.anti_alignment_weight` in the config"
         )
-    starts = torch.randn((2, *zeros.shape), generator=g, dtype=zeros.dtype) * params["init_std"]
-    starts = starts.to(x.device)
-    return params["anti_alignment_weight"] * anti_alignment_penalty(step, x, starts[0], starts[1], iters)
+    return torch.randn(zeros.shape, generator=g, dtype=zeros.dtype) * params["init_std"]
 
 
-def anti_alignment_penalty(
-    step: Step, x: torch.Tensor, z0_a: torch.Tensor, z0_b: torch.Tensor, iters: int
-) -> torch.Tensor:
-    """Mean over examples of cos(z_a, z_b), z_a and z_b being the states reached from two different
-    starts of the same input after ``iters`` steps (gradient flows through both runs).
+def auxiliary_loss(intervention: Intervention, z_task: torch.Tensor, z_penalty: torch.Tensor | None,
+                   params: dict) -> torch.Tensor | None:
+    """The weighted auxiliary loss of one batch, or None for interventions without one.
+
+    ``z_task``: the state the task loss reads, reached from the intervention's own start (zeros for
+    anti-alignment) within the training budget; ``z_penalty``: the state the same inputs reached
+    from ``penalty_start`` within the same budget. Both carry their autograd graphs.
+
+    Anti-alignment: weight * mean_i cos(z_task_i, z_penalty_i)."""
+    if intervention.penalty == "none":
+        return None
+    return params["anti_alignment_weight"] * anti_alignment_penalty(z_task, z_penalty)
+
+
+def anti_alignment_penalty(z_task: torch.Tensor, z_penalty: torch.Tensor) -> torch.Tensor:
+    """Mean over examples of cos(z_task, z_penalty): the state the task loss reads and the state the
+    same input reached from another start (gradient flows through both runs).
 
     Added to the loss with a positive weight, minimising it rewards states that *depend* on the
     start: the anti-alignment penalty of anil2022 (second-hand, unverified; this form is our choice).
-    The cosine is the one AA uses, so the penalty pushes on exactly what AA measures."""
-    import torch
-
-    from implicit_repro.iteration import fixed_point_iterate
+    It compares what AA compares, the zero-init state against a state reached from elsewhere, with
+    AA's cosine, so the penalty pushes on exactly what AA measures. The task's own run is one side:
+    the penalty costs one more run of the batch per step, not two."""
     from implicit_repro.path_independence import cosine
 
-    # One batched run of both starts: half the calls of two runs, same states (no batch coupling).
-    z_a, z_b = fixed_point_iterate(step, torch.cat([x, x]), torch.cat([z0_a, z0_b]), iters).chunk(2)
-    return cosine(z_a, z_b).mean()
+    return cosine(z_task, z_penalty).mean()

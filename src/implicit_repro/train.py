@@ -34,7 +34,8 @@ from implicit_repro import cpu, numerics
 from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point, jacobian_penalty
-from implicit_repro.interventions import auxiliary_loss, forward_budget, get_intervention, initial_state
+from implicit_repro.interventions import (auxiliary_loss, forward_budget, get_intervention, initial_state,
+                                         penalty_start)
 from implicit_repro.io import write_jsonl
 from implicit_repro.models import EquilibriumModel
 from implicit_repro.papers import part
@@ -78,16 +79,17 @@ def job_task(spec: dict):
 
 
 def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
-    """Training logits, and for a DEQ (any gradient but plain backprop through the unrolled
-    iterations; ``iters`` then caps the solver's evaluations) the solver's statistics and the fixed
-    point carrying the gradient; None for both otherwise."""
+    """Training logits, the state they are read from (z after ``iters`` unrolled steps, or a DEQ's
+    fixed point carrying the gradient), and a DEQ's solver statistics (None for plain backprop
+    through the unrolled iterations; for a DEQ ``iters`` caps the solver's evaluations)."""
     if cfg["gradient"] == "unrolled":
-        return model(x, iters, z0), None, None
+        z = model.solve(x, iters, z0)
+        return model.readout(z), z, None
     z, stats = deq_fixed_point(
         lambda z: model.step(z, x), z0, solver=cfg["solver"], grad=cfg["gradient"], max_iter=iters,
         tol=cfg["tol"], phantom_steps=cfg["phantom_steps"], phantom_damping=cfg["phantom_damping"],
     )
-    return model.readout(z), stats, z
+    return model.readout(z), z, stats
 
 
 def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,15 +197,23 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         zeros = torch.zeros(model.state_shape(x))
         z0 = initial_state(intervention, zeros, params, rng["intervention"]).to(device)
         iters = forward_budget(intervention, cfg["iters"], params, rng["intervention"])
+        extra = penalty_start(intervention, zeros, params, rng["intervention"])
         opt.zero_grad(set_to_none=True)
         # The first step of an epoch is metered (all of it, backward included: see measure.py);
         # metering costs time, and every step of an epoch has the same shapes but the last.
         with meter.step(held=(x, y, z0)) if meter and i == 0 else nullcontext():
-            logits, solver_stats, z_star = forward(model, x, z0, iters, cfg)
+            if extra is None:
+                logits, z, solver_stats = forward(model, x, z0, iters, cfg)
+                z_penalty = None
+            else:  # the penalty's run of the batch beside the task's, as one batch of both (a DEQ's
+                # solver then stops when both have converged)
+                logits, z, solver_stats = forward(model, torch.cat([x, x]), torch.cat([z0, extra.to(device)]),
+                                                  iters, cfg)
+                (logits, _), (z, z_penalty) = logits.chunk(2), z.chunk(2)
             loss = task.loss(logits, y)
-            aux = auxiliary_loss(intervention, model.step, x, zeros, iters, params, rng["intervention"])
-            if cfg.get("jac_reg_weight", 0) > 0 and z_star is not None:
-                jac = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z_star,
+            aux = auxiliary_loss(intervention, z, z_penalty, params)
+            if cfg.get("jac_reg_weight", 0) > 0 and solver_stats is not None:  # at a DEQ's fixed point
+                jac = cfg["jac_reg_weight"] * jacobian_penalty(lambda z: model.step(z, x), z,
                                                                generator=rng["jacobian"])
                 aux = jac if aux is None else aux + jac
             total = loss if aux is None else loss + aux

@@ -39,12 +39,17 @@ class EquilibriumModel(nn.Module):
     def readout(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(z)
 
-    def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits after ``iters`` unrolled applications (gradient flows through all of them)."""
+    def solve(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+        """The state after ``iters`` unrolled applications from z0 (zeros by default); gradient
+        flows through all of them."""
         z = self.initial_state(x) if z0 is None else z0
         for _ in range(iters):
             z = self.step(z, x)
-        return self.readout(z)
+        return z
+
+    def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after ``iters`` unrolled applications."""
+        return self.readout(self.solve(x, iters, z0))
 
 
 def build_model(

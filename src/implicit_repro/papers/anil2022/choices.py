@@ -151,7 +151,9 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
             f"- Interventions {t['interventions']} × seeds {t['seeds']}. Mixed initialization: per example, "
             f"z0 = 0 or N(0, {ip['init_std']}² I) with probability {ip['mixed_init_prob']}. Randomized budget: "
             f"uniform in [{ip['budget_min']}, {ip['budget_max']}] iterations per step. Anti-alignment (second-hand, "
-            f"our formulation): + {ip['anti_alignment_weight']} × cos(z_a, z_b) of two N(0, {ip['init_std']}² I) starts.",
+            f"our formulation): + {ip['anti_alignment_weight']} × cos(z_0, z_r), z_0 the state the task loss reads "
+            f"(from the zero start) and z_r the state reached from an N(0, {ip['init_std']}² I) start, both "
+            "within the training budget, gradient through both: AA's comparison, at one extra run per step.",
             f"- Evaluation: accuracy after every test-time iteration 1..{e['max_iters']} on the first "
             f"{e['n_examples']} examples of each split. AA budget {e['aa_iters']} iterations (unknown in the "
             f"paper) over {e['aa_examples']} examples; all-pairs variant over a batch of {e['aa_pairs_batch']}. "

@@ -198,7 +198,7 @@ def work(section: dict, run: Run) -> dict[str, float]:
     """How much work a run's jobs do, for the compute plan (``plan.py``), in the units of ``work.py``:
     batched steps, each a fixed overhead plus examples × width² × positions × blocks. Training: per
     batch, the forward iterations (the mean budget for a random one) and a backward pass counted as
-    two more; the anti-alignment penalty runs both its starts (twice the batch) as far again.
+    two more; the anti-alignment penalty runs one more start of the batch as far again.
     Evaluation, per split: the zero-init sweep (max_iters), AA's second solve and the all-pairs
     restarts (aa_iters; the all-pairs variant's own first solve too); on the in-distribution split
     the attack's forward and backward passes through aa_iters, and its three reference solves.
@@ -214,7 +214,7 @@ def work(section: dict, run: Run) -> dict[str, float]:
     unit = per_position * _positions(run.task, data[run.train_data].params)
     train = batched_steps(n_train, tr["batch_size"], 3 * iters, unit)
     if intervention.penalty != "none":
-        train += batched_steps(2 * n_train, 2 * tr["batch_size"], 3 * tr["iters"], unit)
+        train += batched_steps(n_train, tr["batch_size"], 3 * tr["iters"], unit)
     train *= tr["epochs"]
     evaluate = 0.0
     for name, path in spec["splits"]:

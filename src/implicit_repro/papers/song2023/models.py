@@ -200,13 +200,17 @@ class ImplicitNet(nn.Module):
         and the pooling."""
         return self.head[:-1](z)
 
-    def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits after ``iters`` steps from z0 (zeros by default); backprop flows through all."""
+    def solve(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+        """The state after ``iters`` steps from z0 (zeros by default); backprop flows through all."""
         u = self.inject(x)
         z = self.initial_state(x) if z0 is None else z0
         for i in range(iters):
             z = self.step_injected(z, u, i)
-        return self.readout(z)
+        return z
+
+    def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after ``iters`` steps from z0."""
+        return self.readout(self.solve(x, iters, z0))
 
 
 # ---------------------------------------------------------------- parameters
