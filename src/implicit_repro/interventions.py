@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from implicit_repro.iteration import Step
-
 
 @dataclass(frozen=True)
 class Intervention:
