@@ -37,6 +37,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from implicit_repro.eager import no_dynamo_import
+
 CPU_MEASURE = "cpu_peak_live_bytes"
 CUDA_MEASURE = "cuda_peak_allocated"
 
@@ -75,6 +77,9 @@ class LiveBytes(TorchDispatchMode):
             if isinstance(value, torch.Tensor):
                 self._track(value)
         return out
+
+
+no_dynamo_import(LiveBytes)  # its first dispatch would import torch._dynamo (eager.py)
 
 
 def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:

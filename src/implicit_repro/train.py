@@ -34,6 +34,7 @@ from implicit_repro import cpu, numerics
 from implicit_repro.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from implicit_repro.data.store import load_dataset
 from implicit_repro.deq import deq_fixed_point, jacobian_penalty
+from implicit_repro.eager import Adam
 from implicit_repro.interventions import (auxiliary_loss, forward_budget, get_intervention, initial_state,
                                          penalty_start)
 from implicit_repro.io import write_jsonl
@@ -118,7 +119,7 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
     intervention = get_intervention(settings["intervention"])
     x_all, y_all = train_split(settings, load_dataset(job.data_path))
     model = make_model(spec).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])  # torch.optim.Adam's arithmetic
     ident = (spec["paper"], spec["task"], spec["seed"])
     rng = {"order": generator(*ident, "order"), "intervention": generator(*ident, "intervention")}
     if cfg.get("augment"):
