@@ -111,6 +111,10 @@ def test_smoke_run_writes_every_item_of_both_papers(smoke_run):
 # a `numerics` and an `early_exit` record since; the rest of each must be byte for byte what it was
 # (smoke's early exit is bit-exact, eval.early_exit_tol 0).
 CHANGED_ON_PURPOSE = {"table_per_example_aa", "fig_per_example_aa"}
+# Rehashed on purpose: evaluation runs images channels-last (implicit_repro/layout.py), and of all smoke
+# outputs one value moved, the maze baseline's attack `aa_after`, by 6e-8 relative (the manifest holds
+# the new digest; tests/test_layout.py shows the layout changes values at rounding level only).
+
 # The anti-alignment penalty compares the task's own zero-start state with one run from a random start
 # (interventions.py, stop 29), so the anti-alignment models and every item built from them (all of
 # smoke's items: each reads prefix sums' four arms) are new; every other model's metrics must still be
@@ -121,9 +125,6 @@ REFORMULATED_RUN = "/anti_alignment/"
 def changed_on_purpose(rel: str) -> bool:
     return (Path(rel).stem in CHANGED_ON_PURPOSE or REFORMULATED_RUN in rel
             or not rel.startswith("results/"))
-# Rehashed on purpose: evaluation runs images channels-last (implicit_repro/layout.py), and of all smoke
-# outputs one value moved, the maze baseline's attack `aa_after`, by 6e-8 relative (the manifest holds
-# the new digest; tests/test_layout.py shows the layout changes values at rounding level only).
 
 
 def now_named(project, rel):

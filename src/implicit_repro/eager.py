@@ -13,7 +13,7 @@ wrapper then calls them directly, which is what the disabled version does outsid
 ``Adam`` is torch.optim.Adam with its methods so marked, and
 ``step`` runs torch's own update under ``no_grad``, which is what the wrapper does for a
 non-differentiable optimizer (the graph break does nothing outside compilation). The arithmetic is
-torch's (tests/test_eager_optim.py trains with both and compares the weights bit for bit). Where
+torch's (tests/test_eager.py trains with both and compares the weights bit for bit). Where
 torch's wrappers are not the ones this expects (another torch version), the methods are left as
 they are and the import happens as before.
 """
@@ -47,13 +47,13 @@ def no_dynamo_import(*classes: type) -> int:
 
 
 _TORCH_STEP = inspect.unwrap(torch.optim.Adam.step)  # torch's update, without its dynamo wrapper
+no_dynamo_import(torch.optim.Adam)  # once, for every instance
 
 
 class Adam(torch.optim.Adam):
     """torch.optim.Adam, without importing torch._dynamo (see the module's docstring)."""
 
     def __init__(self, params, **settings):
-        no_dynamo_import(torch.optim.Adam)
         super().__init__(params, **settings)
         if self.defaults["differentiable"]:
             raise ValueError("a differentiable Adam needs torch's own step: use torch.optim.Adam")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from implicit_repro.iteration import fixed_point_iterate
 from implicit_repro.models.digits import DigitsCell, digits_head
 from implicit_repro.models.edge_copy import EdgeCopyCell, EdgeHead
 from implicit_repro.models.matrix_inversion import MatrixInversionCell, matrix_inversion_head
@@ -42,10 +43,7 @@ class EquilibriumModel(nn.Module):
     def solve(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
         """The state after ``iters`` unrolled applications from z0 (zeros by default); gradient
         flows through all of them."""
-        z = self.initial_state(x) if z0 is None else z0
-        for _ in range(iters):
-            z = self.step(z, x)
-        return z
+        return fixed_point_iterate(self.step, x, self.initial_state(x) if z0 is None else z0, iters)
 
     def forward(self, x: torch.Tensor, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
         """Logits after ``iters`` unrolled applications."""
