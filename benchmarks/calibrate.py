@@ -7,6 +7,8 @@ For each recipe of a grid (any keys of the task's `train`, `model` or `intervent
 
 - accuracy at the training budget of iterations (what "learned" reads, threshold 0.9),
 - the median relative residual at --max-iters iterations (what "converged" reads),
+- the median AA score (Algorithm 1 at --max-iters, first --aa-examples validation examples), what a
+  path-independence intervention is meant to move,
 - training CPU seconds.
 
 It prints one Markdown row per recipe and writes them to benchmarks/calibration/<task>.tsv (append).
@@ -38,6 +40,7 @@ import torch  # noqa: E402
 
 from implicit_repro import config  # noqa: E402
 from implicit_repro.data.store import load_dataset, save_dataset  # noqa: E402
+from implicit_repro.path_independence import asymptotic_alignment  # noqa: E402
 from implicit_repro.sweep import trajectory_sweep  # noqa: E402
 from implicit_repro.papers import part  # noqa: E402
 from implicit_repro.train import TrainJob, job_task, train, trained_model  # noqa: E402
@@ -67,14 +70,29 @@ def with_recipe(section: dict, task: str, recipe: dict) -> dict:
 
 
 @torch.no_grad()
-def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max_iters: int) -> tuple[float, float]:
-    """(accuracy at the training budget, median relative residual at max_iters) on (x, y)."""
+def validate(spec: dict, model_path: Path, x: torch.Tensor, y: torch.Tensor, max_iters: int,
+             aa_examples: int) -> tuple[float, float, float]:
+    """(accuracy at the training budget, median relative residual at max_iters, mean AA of the first
+    ``aa_examples``) on (x, y); NaNs for a diverged model."""
     ckpt = load_checkpoint(model_path)
     if ckpt["status"] != "ok":
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     model = trained_model(spec, ckpt, model_path)
     sweep = trajectory_sweep(model, job_task(spec), x, y, max_iters)  # what the evaluation reads, in one pass
-    return sweep.correct[spec["train"]["iters"] - 1].float().mean().item(), sweep.residual[-1].median().item()
+    xa = x[:aa_examples]
+    aa = asymptotic_alignment(model.step, xa, model.initial_state(xa), max_iters,
+                              generator("calibrate", "aa")).mean().item()
+    return sweep.correct[spec["train"]["iters"] - 1].float().mean().item(), sweep.residual[-1].median().item(), aa
+
+
+def widen(table: Path, columns: list[str]) -> None:
+    """Give a table written before a column existed that column, empty in its old rows."""
+    with open(table, newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    if rows and rows[0] != columns and rows[0] == columns[:len(rows[0])]:
+        with open(table, "w", newline="") as fh:
+            csv.writer(fh, delimiter="\t").writerows(
+                [columns] + [row + [""] * (len(columns) - len(row)) for row in rows[1:]])
 
 
 def median_residual(residuals: list[float]) -> float:
@@ -105,6 +123,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[100, 101], help="seeds apart from the pipeline's")
     parser.add_argument("--val", type=float, default=0.2, help="fraction of the training part held out")
     parser.add_argument("--max-iters", type=int, help="iterations for the residual (default: eval.max_iters)")
+    parser.add_argument("--aa-examples", type=int, default=100, help="validation examples AA is measured on")
     parser.add_argument("--grid", nargs="*", default=[])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/calibration")
     args = parser.parse_args()
@@ -115,8 +134,10 @@ def main() -> None:
     table = args.out / f"{args.task}.tsv"
     new_file = not table.exists()
     columns = ["task", "recipe", "intervention", "seeds", "learned", "val_acc_median", "val_acc_min",
-               "residual_median", "converged", "cpu_s_per_model"]
+               "residual_median", "converged", "cpu_s_per_model", "aa_median"]
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns), flush=True)
+    if not new_file:
+        widen(table, columns)
     with tempfile.TemporaryDirectory() as tmp, open(table, "a", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t")
         if new_file:
@@ -142,9 +163,10 @@ def main() -> None:
                     task = job_task(spec)
                     held = int(n_train * (1 - args.val))
                     x, y = task.model_input(data["inputs"][held:n_train]), task.target(data["targets"][held:n_train])
-                    results.append((*validate(spec, job.model_path, x, y, max_iters), seconds))
-                accs = [a for a, _, _ in results]
-                residuals = [r for _, r, _ in results]
+                    results.append((*validate(spec, job.model_path, x, y, max_iters, args.aa_examples), seconds))
+                accs = [a for a, *_ in results]
+                residuals = [r for _, r, *_ in results]
+                aas = [aa for *_, aa, _ in results if math.isfinite(aa)]
                 named = {".".join(k): v for k, v in recipe.items()}
                 if args.max_iters:  # the budget the residual was read at, when not the configured one
                     named["eval.max_iters"] = max_iters
@@ -153,7 +175,8 @@ def main() -> None:
                        f"{statistics.median(accs):.3f}", f"{min(accs):.3f}",
                        f"{median_residual(residuals):.2e}",
                        f"{sum(r <= CONVERGED_RESIDUAL for r in residuals)}/{len(accs)}",
-                       f"{sum(s for _, _, s in results) / len(results):.1f}"]
+                       f"{sum(s for *_, s in results) / len(results):.1f}",
+                       f"{statistics.median(aas):.3f}" if aas else "nan"]
                 writer.writerow(row)
                 fh.flush()
                 print("| " + " | ".join(row) + " |", flush=True)

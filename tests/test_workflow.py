@@ -184,6 +184,23 @@ def test_missing_metrics_are_regenerated_despite_committed_results(smoke_run, tm
     assert re.search(rf"^train\s+{expected_models('smoke')}$", proc.stdout, re.M)
 
 
+def test_evaluation_jobs_of_several_models_write_the_metrics_of_one_model_per_job(smoke_run, tmp_path):
+    """`resources.evaluate.models_per_job: 2` (smoke evaluates one model per job): the seeds of a point
+    of the design space are evaluated two at a time, by the generated rules (batches.py), into the
+    very files, byte for byte, that the one-model jobs wrote."""
+    clone = tmp_path / "clone"
+    shutil.copytree(smoke_run, clone, symlinks=True, ignore=shutil.ignore_patterns("results", "logs", ".snakemake"))
+    proc = run([tool("snakemake"), "evaluate_all", *SMOKE, "overrides={resources: {evaluate: {models_per_job: 2}}}"],
+               cwd=clone)
+    batched = sorted(p.name for p in (clone / "logs/benchmark/evaluate").rglob("seeds*.tsv"))
+    assert batched and all(re.fullmatch(r"seeds(\d+)-(\d+)-[0-9a-f]{8}\.tsv", n) for n in batched), batched
+    assert re.search(r"^(local)?rule evaluate_anil2022_prefix_sums_\w+_seeds0_1_[0-9a-f]{8}:$", proc.stdout + proc.stderr,
+                     re.M)
+    assert metrics_files(clone) == metrics_files(smoke_run)
+    for rel in metrics_files(smoke_run):
+        assert filecmp.cmp(clone / rel, smoke_run / rel, shallow=False), rel
+
+
 def test_portable_numerics_and_a_gpu_name_every_job_apart(project):
     """The rules pass the configured specs (numerics mode, device) and name each output by them: a dry
     run in portable mode, or training on a GPU, shares no training output with the native CPU one."""

@@ -4,7 +4,7 @@
     python -m implicit_repro download-mnist --base-url URL --checksums JSON --out-dir D
     python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
     python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
-    python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F --threads N --device D
+    python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F [--spec ... --out F] --threads N --device D
     python -m implicit_repro report   --paper P ITEM --metrics F... --papers F --scale S --out-stem STEM
     python -m implicit_repro report   readme --metrics F... --papers F --scale S --config JSON --out-stem STEM
 """
@@ -73,12 +73,19 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    """Each model in turn, in this one process (batches.py: several models per job)."""
     from implicit_repro.evaluation import EvalJob, evaluate
 
+    n = len(args.spec)
+    if len(args.model) != n or len(args.out) != n or len(args.train_log) not in (0, n):
+        raise ReproError(f"evaluate: {n} --spec, {len(args.model)} --model, {len(args.out)} --out and "
+                         f"{len(args.train_log)} --train-log: give one of each per model (--train-log for every "
+                         "model or for none), in the same order.")
     _threads(args.threads)
-    log = Path(args.train_log) if args.train_log else None
-    spec = require_train(parse_json(args.spec, "--spec"), "--spec", EVAL_KEYS)
-    evaluate(EvalJob(spec, Path(args.model), Path(args.out), log, device=_device(args.device)))
+    logs = [Path(p) for p in args.train_log] or [None] * n
+    specs = [require_train(parse_json(s, "--spec"), "--spec", EVAL_KEYS) for s in args.spec]  # all checked first
+    for spec, model, out, log in zip(specs, args.model, args.out, logs):
+        evaluate(EvalJob(spec, Path(model), Path(out), log, device=_device(args.device)))
 
 
 def cmd_report(args) -> None:
@@ -223,11 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="evaluate one trained model on every split")
-    e.add_argument("--spec", required=True)
-    e.add_argument("--model", required=True)
-    e.add_argument("--train-log", help="the run's train_log.jsonl (papers that report training measurements)")
-    e.add_argument("--out", required=True)
+    e = sub.add_parser("evaluate", help="evaluate trained models on every split (--spec, --model, --train-log and "
+                                        "--out once per model)")
+    e.add_argument("--spec", required=True, action="append")
+    e.add_argument("--model", required=True, action="append")
+    e.add_argument("--train-log", action="append", default=[],
+                   help="the run's train_log.jsonl (papers that report training measurements)")
+    e.add_argument("--out", required=True, action="append")
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     e.set_defaults(func=cmd_evaluate)

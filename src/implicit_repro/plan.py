@@ -36,11 +36,12 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
+from implicit_repro.batches import eval_batches
 from implicit_repro.errors import ReproError
 from implicit_repro.papers import part
 
@@ -53,10 +54,11 @@ REFERENCE = Path("benchmarks/timings")
 class Job:
     rule: str
     paper: str
-    key: str  # the stem of the job's benchmark file (paper/task/run/seed<k>-<id>), or the output's path
+    key: str  # the stem of the job's benchmark file (paper/task/run/seed<k>-<id>, batches.py), or the output's path
     match: tuple[tuple, ...]  # most specific first: the keys a measured rate may come from
     work: float
     activations: float
+    runs: tuple[str, ...] = ()  # the stems of the runs whose outputs the job writes (train, evaluate)
 
 
 def jobs(cfg: dict, papers: list[str]) -> list[Job]:
@@ -66,15 +68,25 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
         grid, section = part(paper, "grid"), cfg[paper]
         for path in sorted(grid.datasets(section)):
             out.append(Job("data", paper, path.removeprefix("data/").rsplit(".", 1)[0], ((paper,),), 1.0, 0.0))
-        for run in grid.runs(section):
+        runs = grid.runs(section)
+        work = {}
+        for run in runs:
             w = grid.work(section, run)
             run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
-            kind = run.run.split("/")[0]  # the intervention or the variant
-            match = ((paper, run.task, kind), (paper, kind), (paper,))
-            for rule in SCALED:
-                out.append(Job(rule, paper, run.stem(rule), match, w[rule],
-                               w["activations"] if rule == "train" else 0.0))
+            work[run.stem("evaluate")] = w["evaluate"]
+            out.append(Job("train", paper, run.stem("train"), _match(run), w["train"], w["activations"],
+                           (run.stem("train"),)))
+        configured = [r.configured(cfg["numerics"], cfg["device"]) for r in runs]
+        for batch in eval_batches(configured, cfg["resources"]["evaluate"]["models_per_job"]):
+            stems = tuple(r.stem("evaluate") for r in batch.runs)
+            out.append(Job("evaluate", paper, batch.stem, _match(batch.runs[0]), sum(work[s] for s in stems), 0.0,
+                           stems))
     return out
+
+
+def _match(run) -> tuple[tuple, ...]:
+    kind = run.run.split("/")[0]  # the intervention or the variant
+    return (run.paper, run.task, kind), (run.paper, kind), (run.paper,)
 
 
 # ---------------------------------------------------------------- measured timings
@@ -295,14 +307,15 @@ def early_exit_summary(measured_jobs: list[Job], results: Path) -> str:
     for job in measured_jobs:
         if job.rule != "evaluate":
             continue
-        path = results / job.key / "metrics.json"
-        if not path.exists():
-            continue
-        record = json.loads(path.read_text()).get("early_exit")
-        if record and record.get("of"):
-            steps = done.setdefault((job.paper, job.match[0][1]), [0, 0])
-            steps[0] += record["example_steps"]
-            steps[1] += record["of"]
+        for stem in job.runs:
+            path = results / stem / "metrics.json"
+            if not path.exists():
+                continue
+            record = json.loads(path.read_text()).get("early_exit")
+            if record and record.get("of"):
+                steps = done.setdefault((job.paper, job.match[0][1]), [0, 0])
+                steps[0] += record["example_steps"]
+                steps[1] += record["of"]
     if not done:
         return ""
     parts = [f"{paper} {task} {computed / of:.0%}" for (paper, task), (computed, of) in sorted(done.items())]

@@ -80,17 +80,16 @@ def job_task(spec: dict):
 
 
 def forward(model: EquilibriumModel, x: torch.Tensor, z0: torch.Tensor, iters: int, cfg: dict):
-    """Training logits, the state they are read from (z after ``iters`` unrolled steps, or a DEQ's
-    fixed point carrying the gradient), and a DEQ's solver statistics (None for plain backprop
-    through the unrolled iterations; for a DEQ ``iters`` caps the solver's evaluations)."""
+    """The training state (z after ``iters`` unrolled steps, or a DEQ's fixed point carrying the
+    gradient) and a DEQ's solver statistics (None for plain backprop through the unrolled
+    iterations; for a DEQ ``iters`` caps the solver's evaluations). The logits are
+    ``model.readout`` of it, taken by the caller on the examples the task loss reads."""
     if cfg["gradient"] == "unrolled":
-        z = model.solve(x, iters, z0)
-        return model.readout(z), z, None
-    z, stats = deq_fixed_point(
+        return model.solve(x, iters, z0), None
+    return deq_fixed_point(
         lambda z: model.step(z, x), z0, solver=cfg["solver"], grad=cfg["gradient"], max_iter=iters,
         tol=cfg["tol"], phantom_steps=cfg["phantom_steps"], phantom_damping=cfg["phantom_damping"],
     )
-    return model.readout(z), z, stats
 
 
 def train_split(spec: dict, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,13 +203,13 @@ def _run_epoch(model, task, intervention, opt, x_all, y_all, epoch, spec, rng, d
         # metering costs time, and every step of an epoch has the same shapes but the last.
         with meter.step(held=(x, y, z0)) if meter and i == 0 else nullcontext():
             if extra is None:
-                logits, z, solver_stats = forward(model, x, z0, iters, cfg)
+                z, solver_stats = forward(model, x, z0, iters, cfg)
                 z_penalty = None
             else:  # the penalty's run of the batch beside the task's, as one batch of both (a DEQ's
-                # solver then stops when both have converged)
-                logits, z, solver_stats = forward(model, torch.cat([x, x]), torch.cat([z0, extra.to(device)]),
-                                                  iters, cfg)
-                (logits, _), (z, z_penalty) = logits.chunk(2), z.chunk(2)
+                # solver then stops when both have converged); the readout reads the task's half only
+                z, solver_stats = forward(model, torch.cat([x, x]), torch.cat([z0, extra.to(device)]), iters, cfg)
+                z, z_penalty = z.chunk(2)
+            logits = model.readout(z)
             loss = task.loss(logits, y)
             aux = auxiliary_loss(intervention, z, z_penalty, params)
             if cfg.get("jac_reg_weight", 0) > 0 and solver_stats is not None:  # at a DEQ's fixed point

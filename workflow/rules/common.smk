@@ -3,9 +3,11 @@
 # names a paper: adding one adds its config section, its entry in config/papers.yaml and its package.
 import functools
 import json
+import shlex
 
 ENV = "../envs/implicit_repro.yaml"
 
+from implicit_repro.batches import eval_batches
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
 from implicit_repro.numerics import shell_exports
 from implicit_repro.papers import ID_DIGITS, identity, known, part
@@ -50,6 +52,7 @@ RUNS = [r for p in PAPERS for r in configured(GRIDS[p].runs(CFG[p]))]
 # A job's outputs are named <key>-<identity> (papers/__init__.py: identity): a wildcard match finds its run.
 TRAINED = {r.stem("train"): r for r in RUNS}
 EVALUATED = {r.stem("evaluate"): r for r in RUNS}
+EVAL_BATCHES = eval_batches(RUNS, RES["evaluate"]["models_per_job"])
 
 
 def configured_datasets(paper):
@@ -103,6 +106,16 @@ def trained_run(w):
 
 def evaluated_run(w):
     return _run_named(EVALUATED, w, "metrics")
+
+
+def evaluate_arguments(runs):
+    """The evaluate command's arguments for ``runs``: spec, checkpoint, training log and metrics file
+    of each, in order, quoted for the shell."""
+    args = []
+    for r in runs:
+        args += ["--spec", as_json(r.eval_job), "--model", r.path("checkpoints", "model.pt"),
+                 "--train-log", r.path("checkpoints", "train_log.jsonl"), "--out", r.path("results", "metrics.json")]
+    return shlex.join(args)
 
 
 def dataset_of(w):

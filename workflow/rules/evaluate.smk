@@ -1,7 +1,9 @@
-# One evaluation job per trained model, named <key>-<identity of its spec and checkpoint>; what it
-# measures is the paper's (papers/<paper>/evaluate.py).
+# Evaluation jobs, named <key>-<identity of its spec and checkpoint>; what they measure is the paper's
+# (papers/<paper>/evaluate.py). `resources.evaluate.models_per_job` > 1 evaluates the seeds of one point
+# of the design space together, in one process (batches.py: a job pays Python's and torch's start once).
 
 
+# One model per job: a batch of one, or a target named on the command line.
 rule evaluate:
     input:  # named by identity, compared by name: see as_ancient
         model=lambda w: ancient(evaluated_run(w).path("checkpoints", "model.pt")),
@@ -10,7 +12,7 @@ rule evaluate:
     output:
         "results/{paper}/{task}/{run}/seed{seed}-{id}/metrics.json",
     params:
-        spec=lambda w: as_json(evaluated_run(w).eval_job),
+        models=lambda w: evaluate_arguments([evaluated_run(w)]),
         device=CFG["device"],
     log:
         "logs/evaluate/{paper}/{task}/{run}/seed{seed}-{id}.log",
@@ -24,8 +26,40 @@ rule evaluate:
         runtime=RES["evaluate"]["runtime"],
         gpu=RES["evaluate"].get("gpu", 0),
     shell:
-        "python -m implicit_repro evaluate --spec {params.spec:q} --model {input.model} "
-        "--train-log {input.train_log} --out {output} --threads {threads} --device {params.device} 2> {log}"
+        "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
+
+
+# Several models per job: one rule per job, as its outputs share no wildcard. Snakemake prefers a rule
+# without wildcards to `evaluate` for the same file, so each of these files is made here.
+for batch in EVAL_BATCHES:
+    if len(batch.runs) == 1:
+        continue
+
+    rule:
+        name:
+            batch.rule_name
+        input:
+            model=as_ancient([r.path("checkpoints", "model.pt") for r in batch.runs]),
+            train_log=as_ancient([r.path("checkpoints", "train_log.jsonl") for r in batch.runs]),
+            splits=as_ancient(sorted({p for r in batch.runs for p in r.eval_data})),
+        output:
+            metrics_of(batch.runs),
+        params:
+            models=evaluate_arguments(batch.runs),
+            device=CFG["device"],
+        log:
+            f"logs/evaluate/{batch.stem}.log",
+        benchmark:
+            f"logs/benchmark/evaluate/{batch.stem}.tsv"
+        conda:
+            ENV
+        threads: RES["evaluate"]["threads"]
+        resources:
+            mem_mb=RES["evaluate"]["mem_mb"],
+            runtime=RES["evaluate"]["runtime"] * len(batch.runs),
+            gpu=RES["evaluate"].get("gpu", 0),
+        shell:
+            "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
 
 
 rule evaluate_all:
