@@ -1,7 +1,8 @@
 """What anil2022's evaluation costs, side by side on the trained models of a scale: the current code
 with early exit as configured, the current code with early exit off, and (optionally) the code of an
-earlier git revision, each job run exactly as the `evaluate` rule runs it (a fresh
-`python -m implicit_repro evaluate` process, one thread), the variants alternating job by job so that
+earlier git revision, each model in a fresh `python -m implicit_repro evaluate` process of one thread, as
+the one-model `evaluate` rule runs it (a scale with `resources.evaluate.models_per_job` > 1 runs several
+models per process and pays the start-up once per job: `benchmarks/stage_times.py` shows the stage), the variants alternating job by job so that
 the machine's drift hits them alike. It prints, per task, the CPU seconds of each variant, their
 ratios, the share of example-steps early exit computed, whether the metrics files agree with the early-exit-off
 variant's and, with --baseline-rev, whether the current code's equal the revision's (the `early_exit` and
