@@ -68,15 +68,14 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
         grid, section = part(paper, "grid"), cfg[paper]
         for path in sorted(grid.datasets(section)):
             out.append(Job("data", paper, path.removeprefix("data/").rsplit(".", 1)[0], ((paper,),), 1.0, 0.0))
-        runs = grid.runs(section)
-        work = {}
-        for run in runs:
+        work, configured = {}, []
+        for run in grid.runs(section):
             w = grid.work(section, run)
             run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
+            configured.append(run)
             work[run.stem("evaluate")] = w["evaluate"]
             out.append(Job("train", paper, run.stem("train"), _match(run), w["train"], w["activations"],
                            (run.stem("train"),)))
-        configured = [r.configured(cfg["numerics"], cfg["device"]) for r in runs]
         for batch in eval_batches(configured, cfg["resources"]["evaluate"]["models_per_job"]):
             stems = tuple(r.stem("evaluate") for r in batch.runs)
             out.append(Job("evaluate", paper, batch.stem, _match(batch.runs[0]), sum(work[s] for s in stems), 0.0,

@@ -3,6 +3,9 @@
 # of the design space together, in one process (batches.py: a job pays Python's and torch's start once).
 
 
+EVALUATE = "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
+
+
 # One model per job: a batch of one, or a target named on the command line.
 rule evaluate:
     input:  # named by identity, compared by name: see as_ancient
@@ -26,7 +29,7 @@ rule evaluate:
         runtime=RES["evaluate"]["runtime"],
         gpu=RES["evaluate"].get("gpu", 0),
     shell:
-        "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
+        EVALUATE
 
 
 # Several models per job: one rule per job, as its outputs share no wildcard. Snakemake prefers a rule
@@ -59,7 +62,7 @@ for batch in EVAL_BATCHES:
             runtime=RES["evaluate"]["runtime"] * len(batch.runs),
             gpu=RES["evaluate"].get("gpu", 0),
         shell:
-            "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
+            EVALUATE
 
 
 rule evaluate_all:
