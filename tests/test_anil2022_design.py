@@ -57,7 +57,7 @@ def test_within_group_spearman_centres_the_ranks_taken_over_all_models():
 
 def test_claim3_reads_every_model_of_the_arms_not_only_the_eligible_ones():
     """Claim 3 asks what an intervention does to the models it produces, learned or not."""
-    records = [gain_record("baseline", k, 0.0, residual=0.5) for k in range(5)]  # none converged
+    records = [gain_record("baseline", k, 0.0, residual=0.5, aa=0.6) for k in range(5)]  # none converged
     records += [gain_record("mixed_init", k, 0.4) for k in range(5)]
     (row,) = score_rows(records, 3, "promote")
     assert row["n"] == 10 and row["value"] == pytest.approx(0.4)
@@ -162,7 +162,8 @@ def test_claim3_penalize_moves_to_the_hardest_split_where_the_baseline_is_off_th
     """The baseline solves 30% of harder1 and nothing of harder2: a penalizing arm can only show on
     harder1. Read on harder2, the difference would be pinned at 0 and never decided."""
     def model(intervention, seed, harder1):
-        return make_record(intervention=intervention, seed=seed, residual=1e-4,
+        aa = {"baseline": 0.8, "anti_alignment": 0.5}.get(intervention, 1.0)  # each arm moved AA its way
+        return make_record(intervention=intervention, seed=seed, residual=1e-4, aa=aa,
                            accuracy={"in_distribution": 0.95, "harder1": harder1 + 0.002 * seed, "harder2": 0.0})
     records = [model("baseline", k, 0.3) for k in range(5)] + [model("anti_alignment", k, 0.1) for k in range(5)]
     (row,) = score_rows(records, 3, "penalize")
@@ -173,6 +174,35 @@ def test_claim3_penalize_moves_to_the_hardest_split_where_the_baseline_is_off_th
     assert row["verdict"] == "cannot be scored" and "at the floor on every harder split" in row["statistic"]
     (promote,) = score_rows(floor + [model("mixed_init", k, 0.5) for k in range(5)], 3, "promote")
     assert HARD in promote["statistic"] and promote["verdict"] == "not replicated"  # harder2 stays 0 for all
+
+
+def test_claim3_cannot_be_scored_where_the_intervention_did_not_move_path_independence():
+    """The manipulation check: an arm whose AA sits where the baseline's does (or moved the wrong way)
+    did not promote or penalize path independence, so its accuracy says nothing about the claim, however
+    large the difference. The same accuracies with AA moved the named way give a verdict."""
+    def arms(arm, arm_aa, base_aa, arm_acc):
+        return ([gain_record("baseline", k, 0.0, aa=base_aa) for k in range(5)]
+                + [gain_record(arm, k, arm_acc - 0.3 + 0.01 * k, aa=arm_aa) for k in range(5)])
+
+    for kind, arm, acc, moved, unmoved, backwards in (("promote", "mixed_init", 0.7, (0.9, 0.8), (0.82, 0.8),
+                                                        (0.6, 0.8)),
+                                                       ("penalize", "anti_alignment", 0.1, (0.7, 0.8), (0.78, 0.8),
+                                                        (0.95, 0.8))):
+        (row,) = score_rows(arms(arm, *moved, acc), 3, kind)
+        assert row["verdict"] == "replicated", row
+        assert f"mean AA {moved[0]:.3f} against the baseline's {moved[1]:.3f}" in row["statistic"]
+        for arm_aa, base_aa in (unmoved, backwards):
+            (row,) = score_rows(arms(arm, arm_aa, base_aa, acc), 3, kind)
+            assert row["verdict"] == "cannot be scored", row
+            assert "did not move path independence" in row["statistic"]
+            assert f"mean AA {arm_aa:.3f} against the baseline's {base_aa:.3f}" in row["statistic"]
+            assert row["value"] == pytest.approx(acc + 0.02 - 0.3, abs=1e-9)  # still shown, not judged
+
+
+def test_aa_moved_needs_the_named_direction_by_the_margin():
+    assert claims.aa_moved("promote", 0.85, 0.8) and not claims.aa_moved("promote", 0.84, 0.8)
+    assert claims.aa_moved("penalize", 0.75, 0.8) and not claims.aa_moved("penalize", 0.85, 0.8)
+    assert not claims.aa_moved("promote", float("nan"), 0.1)
 
 
 # --- rows whose statistic the design fixes --------------------------------------------------------

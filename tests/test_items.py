@@ -317,8 +317,9 @@ def test_scorecard_says_too_few_models_below_the_minimum_per_group():
     facts = load_papers(ROOT / "config/papers.yaml")
 
     def claim3(n_seeds):
-        records = [make_record(intervention=i, seed=s, accuracy={**{split: 0.9 for split in ORDER}, ORDER[-1]: acc})
-                   for i, acc in (("baseline", 0.1), ("mixed_init", 0.8)) for s in range(n_seeds)]
+        records = [make_record(intervention=i, seed=s, aa=aa, accuracy={**{split: 0.9 for split in ORDER},
+                                                                      ORDER[-1]: acc})
+                   for i, acc, aa in (("baseline", 0.1, 0.5), ("mixed_init", 0.8, 1.0)) for s in range(n_seeds)]
         # jitter so the bootstrap has variance to resample
         for k, r in enumerate(records):
             r["splits"][ORDER[-1]]["accuracy"] = [a + 0.01 * k for a in r["splits"][ORDER[-1]]["accuracy"]]

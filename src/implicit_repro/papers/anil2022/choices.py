@@ -4,8 +4,8 @@ entry of config/papers.yaml, quoted with its provenance."""
 
 from __future__ import annotations
 
-from implicit_repro.papers.anil2022.claims import (COLLAPSE_DROP, CONVERGED_RESIDUAL, LEARNED_ACCURACY, MIN_PER_CLASS,
-                                                  ROOM)
+from implicit_repro.papers.anil2022.claims import (AA_MOVED, COLLAPSE_DROP, CONVERGED_RESIDUAL, LEARNED_ACCURACY,
+                                                  MIN_PER_CLASS, ROOM)
 from implicit_repro.papers.anil2022.difficulty import HEAD_CONVS, convs_per_iteration, training_reach
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
@@ -189,7 +189,10 @@ def choices_markdown(cfg: dict, facts: dict) -> str:
         "AA and accuracy within interventions (ranks centred on each intervention's mean, so arms that differ on "
         "both cannot make the correlation; the pooled ρ is shown beside it). Claim 3 compares all models of an "
         "arm with the baseline on the hardest split where the baseline leaves room for the effect (mean accuracy "
-        f"at least {ROOM:g} for penalizing, at most {1 - ROOM:g} for promoting). Claim 4 is tested within models: each "
+        f"at least {ROOM:g} for penalizing, at most {1 - ROOM:g} for promoting), and only where the arm moved what "
+        f"it is named for: its mean AA on that split at least {AA_MOVED:g} above the baseline's for promoting, below "
+        "for penalizing (else the row cannot be scored: the intervention was not a test of the claim). Claim 4 is "
+        "tested within models: each "
         f"eligible model's correlation of per-example AA with correctness (with at least {MIN_PER_CLASS} correct "
         f"and {MIN_PER_CLASS} wrong examples), averaged over models. A verdict needs at least {MIN_PER_GROUP} "
         f"models in every group compared ({MIN_FOR_CORRELATION} for claim 2's correlation across models): below "

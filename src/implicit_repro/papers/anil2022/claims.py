@@ -188,6 +188,25 @@ def leaves_room(kind: str, baseline_mean: float) -> bool:
     return baseline_mean <= 1 - ROOM if kind == "promote" else baseline_mean >= ROOM
 
 
+# Claim 3's manipulation check: an arm tests "promoting (penalizing) path independence helps (hurts)" only
+# if it moved path independence, so its mean AA on the row's split must lie at least AA_MOVED above (below)
+# the baseline's. A penalty that leaves AA where the baseline has it (edge copy's, whose baseline already
+# sits at AA 1) says nothing about the claim whatever happens to accuracy.
+AA_MOVED = 0.05
+
+
+def aa_moved(kind: str, arm_aa: float, baseline_aa: float) -> bool:
+    """Whether an arm of mean AA ``arm_aa`` moved path independence the way ``kind`` names (see AA_MOVED);
+    an arm or a baseline with no finite AA did not."""
+    sign = 1 if kind == "promote" else -1
+    return bool(np.isfinite(arm_aa) and np.isfinite(baseline_aa) and sign * (arm_aa - baseline_aa) >= AA_MOVED - 1e-9)  # 0.85 - 0.8 moved
+
+
+def _mean_aa(models: pd.DataFrame) -> float:
+    aa = models["aa"].to_numpy(dtype=float)
+    return float(np.mean(aa[np.isfinite(aa)])) if np.isfinite(aa).any() else float("nan")
+
+
 def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
     rows = []
     diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
@@ -212,8 +231,17 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
                                             f"split (mean accuracy {np.mean(base):.3f} on {split})",
                             diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
             continue
+        arm_aa, base_aa = _mean_aa(members), _mean_aa(hard[effect == "baseline"])
+        aa_note = f"mean AA {arm_aa:.3f} against the baseline's {base_aa:.3f}"
+        if not aa_moved(kind, arm_aa, base_aa):
+            way = "above" if kind == "promote" else "below"
+            rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, the intervention did not move path "
+                                            f"independence ({aa_note} on {split}; it needs to lie at least "
+                                            f"{AA_MOVED:g} {way})",
+                            diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
+            continue
         names = (model_names(members), model_names(hard[effect == "baseline"]))
-        rows.append(row(PAPER, 3, task, text, diff(group, base),
+        rows.append(row(PAPER, 3, task, f"{text}; {aa_note}", diff(group, base),
                         Evidence((group, base), diff, expected_sign=sign, names=names), len(group) + len(base),
                         part=kind))
     return rows
