@@ -199,6 +199,15 @@ def test_claim3_cannot_be_scored_where_the_intervention_did_not_move_path_indepe
             assert row["value"] == pytest.approx(acc + 0.02 - 0.3, abs=1e-9)  # still shown, not judged
 
 
+def test_claim3_manipulation_check_says_how_many_models_have_an_aa():
+    """A model whose state overflowed has no AA: the arm's mean rests on the others, and the row says so."""
+    records = [gain_record("baseline", k, 0.0, aa=0.8) for k in range(5)]
+    records += [gain_record("anti_alignment", k, -0.2 - 0.01 * k, aa=0.5 if k < 2 else float("nan")) for k in range(5)]
+    (row,) = score_rows(records, 3, "penalize")
+    assert "mean AA 0.500 (2 of 5 models with an AA) against the baseline's 0.800" in row["statistic"]
+    assert row["verdict"] == "replicated"
+
+
 def test_aa_moved_needs_the_named_direction_by_the_margin():
     assert claims.aa_moved("promote", 0.85, 0.8) and not claims.aa_moved("promote", 0.84, 0.8)
     assert claims.aa_moved("penalize", 0.75, 0.8) and not claims.aa_moved("penalize", 0.85, 0.8)

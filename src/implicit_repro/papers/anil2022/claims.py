@@ -202,9 +202,13 @@ def aa_moved(kind: str, arm_aa: float, baseline_aa: float) -> bool:
     return bool(np.isfinite(arm_aa) and np.isfinite(baseline_aa) and sign * (arm_aa - baseline_aa) >= AA_MOVED - 1e-9)  # 0.85 - 0.8 moved
 
 
-def _mean_aa(models: pd.DataFrame) -> float:
+def mean_aa(models: pd.DataFrame) -> tuple[float, str]:
+    """The mean AA of ``models`` over those with a finite one (a state that overflowed has none), and
+    how the row writes it: the mean, with how many models it rests on when some have no AA."""
     aa = models["aa"].to_numpy(dtype=float)
-    return float(np.mean(aa[np.isfinite(aa)])) if np.isfinite(aa).any() else float("nan")
+    finite = aa[np.isfinite(aa)]
+    mean = float(np.mean(finite)) if len(finite) else float("nan")
+    return mean, f"{mean:.3f}" + ("" if len(finite) == len(aa) else f" ({len(finite)} of {len(aa)} models with an AA)")
 
 
 def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
@@ -231,8 +235,8 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
                                             f"split (mean accuracy {np.mean(base):.3f} on {split})",
                             diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
             continue
-        arm_aa, base_aa = _mean_aa(members), _mean_aa(hard[effect == "baseline"])
-        aa_note = f"mean AA {arm_aa:.3f} against the baseline's {base_aa:.3f}"
+        (arm_aa, arm_text), (base_aa, base_text) = mean_aa(members), mean_aa(hard[effect == "baseline"])
+        aa_note = f"mean AA {arm_text} against the baseline's {base_text}"
         if not aa_moved(kind, arm_aa, base_aa):
             way = "above" if kind == "promote" else "below"
             rows.append(row(PAPER, 3, task, f"{text}: cannot be scored, the intervention did not move path "
