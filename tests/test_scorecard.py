@@ -125,8 +125,14 @@ def test_claim2_reads_accuracy_at_the_largest_budget():
 
 # --- claim 3: interventions against the zero-init baseline ---------------------------------------
 
+# The AA each arm's name promises (claim 3's manipulation check): the baseline in the middle.
+ARM_AA = {"baseline": 0.7, "promotes": 1.0, "penalizes": 0.4}
+
+
 def hard_accuracy(intervention, seed, acc):
-    return make_record(intervention=intervention, seed=seed,
+    from implicit_repro.interventions import get_intervention
+
+    return make_record(intervention=intervention, seed=seed, aa=ARM_AA[get_intervention(intervention).effect],
                        accuracy={**dict.fromkeys(ORDER, 0.9), HARD: acc + 0.005 * seed})
 
 

@@ -28,6 +28,13 @@ def gains(values):
             for k, g in enumerate(values)]
 
 
+def arm(intervention, seed, hard):
+    """A model of ``intervention`` with the AA its name promises (claim 3's manipulation check) and
+    accuracy ``hard`` on the hardest split."""
+    aa = {"baseline": 0.7, "mixed_init": 1.0, "anti_alignment": 0.4}[intervention]
+    return make_record(intervention=intervention, seed=seed, aa=aa, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: hard})
+
+
 def claim_row(records, claim, facts=PAPERS, part=""):
     card = score(claims.scorecard(records), facts)
     return card[(card["claim"] == claim) & (card["part"] == part)].iloc[0]
@@ -66,13 +73,11 @@ def test_a_real_but_negligible_effect_is_not_replicated_and_a_large_one_is():
 def test_the_smallest_effect_is_read_on_the_claimed_side():
     """Penalizing must lower accuracy: a drop of 0.2 replicates. Comparing the raw CI (about
     [-0.21, -0.19]) with +0.05 would call it 'not replicated'."""
-    records = [make_record(intervention=i, seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: acc + 0.004 * s})
-               for i, acc in (("baseline", 0.5), ("anti_alignment", 0.3)) for s in range(6)]
+    records = [arm(i, s, acc + 0.004 * s) for i, acc in (("baseline", 0.5), ("anti_alignment", 0.3)) for s in range(6)]
     row = claim_row(records, 3, part="penalize")
     assert row["value"] == pytest.approx(-0.2) and row["expected_sign"] == -1
     assert row["verdict"] == "replicated"
-    slight = [make_record(intervention=i, seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: acc + 0.001 * s})
-              for i, acc in (("baseline", 0.5), ("anti_alignment", 0.49)) for s in range(6)]
+    slight = [arm(i, s, acc + 0.001 * s) for i, acc in (("baseline", 0.5), ("anti_alignment", 0.49)) for s in range(6)]
     assert claim_row(slight, 3, part="penalize")["verdict"] == "not replicated"  # 0.01 < 0.05: too small
 
 
@@ -174,10 +179,8 @@ def test_a_verdict_one_model_drives_is_fragile_and_names_it():
 def test_fragility_leaves_out_models_of_every_group():
     """In a two-group comparison the decisive model may sit in the second group (the baseline)."""
     base = [0.5, 0.5, 0.502, 0.501, 0.503, 0.2]
-    records = [make_record(intervention="baseline", seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: a})
-               for s, a in enumerate(base)]
-    records += [make_record(intervention="mixed_init", seed=s, accuracy={**dict.fromkeys(ORDER, 0.9), HARD: 0.52 + 0.001 * s})
-                for s in range(6)]
+    records = [arm("baseline", s, a) for s, a in enumerate(base)]
+    records += [arm("mixed_init", s, 0.52 + 0.001 * s) for s in range(6)]
     row = claim_row(records, 3, part="promote")
     assert row["fragile"] and "baseline seed 5" in row["fragile_because"]
 
