@@ -112,13 +112,13 @@ def main() -> None:
         reference_name = "no early exit" if "no early exit" in variants else "early exit"
         for b, batch in enumerate(batches):
             outs: dict = defaultdict(list)
-            for name, src in variants.items():
+            for v, (name, src) in enumerate(variants.items()):
                 models = []
                 for k, run in enumerate(batch.runs):
                     spec = run.eval_job
                     if name == "no early exit":
                         spec = {**spec, "eval": {**spec["eval"], "early_exit_tol": None}}
-                    outs[name].append(tmp / f"{b}-{k}-{len(outs)}.json")
+                    outs[name].append(tmp / f"{b}-{k}-{v}.json")
                     models.append((spec, *(str(ROOT / run.path("checkpoints", n))
                                            for n in ("model.pt", "train_log.jsonl")), outs[name][-1]))
                 jobs_of_variant = [models] if name != args.baseline_rev else [[m] for m in models]

@@ -208,6 +208,20 @@ def test_claim3_manipulation_check_says_how_many_models_have_an_aa():
     assert row["verdict"] == "replicated"
 
 
+def test_claim3_manipulation_check_reads_aa_on_the_row_s_split():
+    """The arm moved AA in-distribution but not on the harder split the row compares: not a test there."""
+    def aa(moved_where):
+        return {**dict.fromkeys(ORDER, 0.8), moved_where: 1.0}
+
+    records = [gain_record("baseline", k, 0.0, aa=0.8) for k in range(5)]
+    records += [gain_record("mixed_init", k, 0.4 + 0.01 * k, aa=aa("in_distribution")) for k in range(5)]
+    (row,) = score_rows(records, 3, "promote")
+    assert row["verdict"] == "cannot be scored" and f"mean AA 0.800 against the baseline's 0.800 on {HARD}" in \
+        row["statistic"]
+    records[5:] = [gain_record("mixed_init", k, 0.4 + 0.01 * k, aa=aa(HARD)) for k in range(5)]
+    assert score_rows(records, 3, "promote")[0]["verdict"] == "replicated"
+
+
 def test_aa_moved_needs_the_named_direction_by_the_margin():
     assert claims.aa_moved("promote", 0.85, 0.8) and not claims.aa_moved("promote", 0.84, 0.8)
     assert claims.aa_moved("penalize", 0.75, 0.8) and not claims.aa_moved("penalize", 0.85, 0.8)

@@ -199,7 +199,8 @@ def aa_moved(kind: str, arm_aa: float, baseline_aa: float) -> bool:
     """Whether an arm of mean AA ``arm_aa`` moved path independence the way ``kind`` names (see AA_MOVED);
     an arm or a baseline with no finite AA did not."""
     sign = 1 if kind == "promote" else -1
-    return bool(np.isfinite(arm_aa) and np.isfinite(baseline_aa) and sign * (arm_aa - baseline_aa) >= AA_MOVED - 1e-9)  # 0.85 - 0.8 moved
+    moved = sign * (arm_aa - baseline_aa) >= AA_MOVED - 1e-9  # 0.85 - 0.8 moved (float rounding)
+    return bool(np.isfinite(arm_aa) and np.isfinite(baseline_aa) and moved)
 
 
 def mean_aa(models: pd.DataFrame) -> tuple[float, str]:
@@ -218,7 +219,8 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
         split, note = claim3_split(by_task, order, kind)
         hard = by_task[by_task["split"] == split]
         effect = hard["intervention"].map(lambda i: get_intervention(i).effect)
-        base = hard.loc[effect == "baseline", "acc_at_max_iters"].to_numpy()
+        baseline = hard[effect == "baseline"]
+        base = baseline["acc_at_max_iters"].to_numpy()
         members = hard[effect == f"{kind}s"]
         group = members["acc_at_max_iters"].to_numpy()
         text = (f"mean accuracy on {split} (largest budget) of interventions that {kind} path independence minus "
@@ -235,7 +237,7 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
                                             f"split (mean accuracy {np.mean(base):.3f} on {split})",
                             diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
             continue
-        (arm_aa, arm_text), (base_aa, base_text) = mean_aa(members), mean_aa(hard[effect == "baseline"])
+        (arm_aa, arm_text), (base_aa, base_text) = mean_aa(members), mean_aa(baseline)
         aa_note = f"mean AA {arm_text} against the baseline's {base_text}"
         if not aa_moved(kind, arm_aa, base_aa):
             way = "above" if kind == "promote" else "below"
@@ -244,7 +246,7 @@ def claim3(task: str, by_task: pd.DataFrame, order: list[str]) -> list[dict]:
                                             f"{AA_MOVED:g} {way})",
                             diff(group, base), CANNOT_SCORE, len(group) + len(base), part=kind))
             continue
-        names = (model_names(members), model_names(hard[effect == "baseline"]))
+        names = (model_names(members), model_names(baseline))
         rows.append(row(PAPER, 3, task, f"{text}; {aa_note}", diff(group, base),
                         Evidence((group, base), diff, expected_sign=sign, names=names), len(group) + len(base),
                         part=kind))
