@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from implicit_repro import config, numerics  # noqa: E402
-from implicit_repro.batches import eval_batches  # noqa: E402
+from implicit_repro.batches import batches  # noqa: E402
 from implicit_repro.papers import part  # noqa: E402
 
 
@@ -92,7 +92,7 @@ def main() -> None:
         sys.exit(f"no trained anil2022 model of scale {args.scale}: run `snakemake --cores 2 --config "
                  f"scale={args.scale} train_all` first")
     per_job = args.models_per_job or cfg["resources"]["evaluate"]["models_per_job"]
-    batches = eval_batches(runs, per_job)
+    eval_jobs = batches(runs, "evaluate", per_job)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         variants = {"early exit": ROOT / "src"}
@@ -106,11 +106,11 @@ def main() -> None:
         differ: dict = defaultdict(set)
         jobs: dict = defaultdict(int)
         moved: set = set()
-        print(f"CPU: {numerics.cpu_model()}; scale {args.scale}; {len(runs)} anil2022 models in {len(batches)} "
+        print(f"CPU: {numerics.cpu_model()}; scale {args.scale}; {len(runs)} anil2022 models in {len(eval_jobs)} "
               f"jobs of the current code ({per_job} models per job at most); variants: {', '.join(variants)}"
               f"{' (one model per job)' if args.baseline_rev else ''}", flush=True)
         reference_name = "no early exit" if "no early exit" in variants else "early exit"
-        for b, batch in enumerate(batches):
+        for b, batch in enumerate(eval_jobs):
             outs: dict = defaultdict(list)
             for v, (name, src) in enumerate(variants.items()):
                 models = []

@@ -49,21 +49,23 @@ def test_dry_run_builds_the_whole_dag(project, scale):
     proc = run([tool("snakemake"), "-n", "--cores", "8", "--config", f"scale={scale}"], cwd=project)
     n_models = expected_models(scale)
     assert n_models > 0
-    assert re.search(rf"^train\s+{n_models}$", proc.stdout, re.M), proc.stdout[-2000:]
-    # Evaluation: one-model `evaluate` jobs plus one generated rule per batch of several seeds
-    # (batches.py, named ..._seeds<first>_<last>_<id>); every model's metrics file is made once.
-    counts = {name: int(n) for name, n in re.findall(r"^(evaluate\w*)\s+(\d+)$", proc.stdout, re.M)}
-    sizes = [int(b) - int(a) + 1 for a, b in (re.search(r"_seeds(\d+)_(\d+)_[0-9a-f]{8}$", name).groups()
-                                               for name in counts if name != "evaluate")]
-    assert len(set(re.findall(r"results/\S+/metrics\.json", proc.stdout))) == n_models
-    assert all(1 < size <= cfg_models_per_job(scale) for size in sizes), counts
-    assert (counts.get("evaluate", 0) + len(sizes) < n_models) == (cfg_models_per_job(scale) > 1)
+    # Training and evaluation: one-model jobs (rules `train`, `evaluate`) plus one generated rule per
+    # batch of several seeds (batches.py, named ..._seeds<first>_<last>_<id>); every model's checkpoint
+    # and metrics file is made once.
+    for stage, output in (("train", r"checkpoints/\S+/model\.pt"), ("evaluate", r"results/\S+/metrics\.json")):
+        counts = {name: int(n) for name, n in re.findall(rf"^({stage}\w*)\s+(\d+)$", proc.stdout, re.M)}
+        sizes = [int(b) - int(a) + 1 for a, b in (re.search(r"_seeds(\d+)_(\d+)_[0-9a-f]{8}$", name).groups()
+                                                   for name in counts if name not in (stage, f"{stage}_all"))]
+        per_job = cfg_models_per_job(scale, stage)
+        assert len(set(re.findall(output, proc.stdout))) == n_models, stage
+        assert all(1 < size <= per_job for size in sizes), counts
+        assert (counts.get(stage, 0) + len(sizes) < n_models) == (per_job > 1), stage
     assert re.search(r"^readme\s+1$", proc.stdout, re.M)
 
 
-def cfg_models_per_job(scale: str) -> int:
+def cfg_models_per_job(scale: str, stage: str) -> int:
     cfg = config.load(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml", {"scale": scale})
-    return cfg["resources"]["evaluate"]["models_per_job"]
+    return cfg["resources"][stage]["models_per_job"]
 
 
 def test_slurm_profile_dry_run_at_paper_scale(project):

@@ -3,7 +3,7 @@
     python -m implicit_repro download --url URL --sha256 HEX --out F
     python -m implicit_repro download-mnist --base-url URL --checksums JSON --out-dir D
     python -m implicit_repro generate --paper anil2022 --task prefix_sums --split bits16 --params JSON --out F
-    python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F --threads N
+    python -m implicit_repro train    --spec JSON --data F --model-out F --log-out F [--spec ... --log-out F] --threads N --device D
     python -m implicit_repro evaluate --spec JSON --model F --train-log F --out F [--spec ... --out F] --threads N --device D
     python -m implicit_repro report   --paper P ITEM --metrics F... --papers F --scale S --out-stem STEM
     python -m implicit_repro report   readme --metrics F... --papers F --scale S --config JSON --out-stem STEM
@@ -64,12 +64,23 @@ def cmd_generate(args) -> None:
 
 
 def cmd_train(args) -> None:
+    """Each model in turn, in this one process (batches.py: several models per job). Every member's
+    epoch checkpoint stays until the last is written: a job killed mid-way, whose outputs Snakemake
+    deletes, writes its finished members again at once when it reruns."""
     from implicit_repro.train import TrainJob, train
 
+    n = len(args.spec)
+    if not len(args.data) == len(args.model_out) == len(args.log_out) == n:
+        raise ReproError(f"train: {n} --spec, {len(args.data)} --data, {len(args.model_out)} --model-out and "
+                         f"{len(args.log_out)} --log-out: give one of each per model, in the same order.")
     _threads(args.threads)
-    spec = require_train(parse_json(args.spec, "--spec"), "--spec")
-    train(TrainJob(spec, Path(args.data), Path(args.model_out), Path(args.log_out)),
-          device=_device(args.device))
+    specs = [require_train(parse_json(s, "--spec"), "--spec") for s in args.spec]  # all checked first
+    jobs = [TrainJob(spec, Path(data), Path(model), Path(log))
+            for spec, data, model, log in zip(specs, args.data, args.model_out, args.log_out)]
+    for job in jobs:
+        train(job, device=_device(args.device), keep_resume=n > 1)
+    for job in jobs:
+        job.resume_path.unlink(missing_ok=True)
 
 
 def cmd_evaluate(args) -> None:
@@ -221,11 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.set_defaults(func=cmd_generate)
 
-    t = sub.add_parser("train", help="train one model (resumes from its epoch checkpoint)")
-    t.add_argument("--spec", required=True, help="the job's parameters as JSON")
-    t.add_argument("--data", required=True)
-    t.add_argument("--model-out", required=True)
-    t.add_argument("--log-out", required=True)
+    t = sub.add_parser("train", help="train models one after another, each resuming from its epoch checkpoint "
+                                     "(--spec, --data, --model-out and --log-out once per model)")
+    t.add_argument("--spec", required=True, action="append", help="the model's training parameters as JSON")
+    t.add_argument("--data", required=True, action="append")
+    t.add_argument("--model-out", required=True, action="append")
+    t.add_argument("--log-out", required=True, action="append")
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     t.set_defaults(func=cmd_train)

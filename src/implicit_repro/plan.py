@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from implicit_repro.batches import eval_batches
+from implicit_repro.batches import batches
 from implicit_repro.errors import ReproError
 from implicit_repro.papers import part
 
@@ -70,16 +70,17 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
             out.append(Job("data", paper, path.removeprefix("data/").rsplit(".", 1)[0], ((paper,),), 1.0, 0.0))
         work, configured = {}, []
         for run in grid.runs(section):
-            w = grid.work(section, run)
+            run_work = grid.work(section, run)
             run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
             configured.append(run)
-            work[run.stem("evaluate")] = w["evaluate"]
-            out.append(Job("train", paper, run.stem("train"), _match(run), w["train"], w["activations"],
-                           (run.stem("train"),)))
-        for batch in eval_batches(configured, cfg["resources"]["evaluate"]["models_per_job"]):
-            stems = tuple(r.stem("evaluate") for r in batch.runs)
-            out.append(Job("evaluate", paper, batch.stem, _match(batch.runs[0]), sum(work[s] for s in stems), 0.0,
-                           stems))
+            work[run] = run_work
+        for stage in ("train", "evaluate"):
+            for batch in batches(configured, stage, cfg["resources"][stage]["models_per_job"]):
+                # a batch's models run one after another: work adds up, the peak is its largest model's
+                activations = max(work[r]["activations"] for r in batch.runs) if stage == "train" else 0.0
+                out.append(Job(stage, paper, batch.stem, _match(batch.runs[0]),
+                               sum(work[r][stage] for r in batch.runs), activations,
+                               tuple(r.stem(stage) for r in batch.runs)))
     return out
 
 

@@ -110,7 +110,10 @@ class _Diverged(Exception):
     pass
 
 
-def train(job: TrainJob, device: str = "cpu") -> dict:
+def train(job: TrainJob, device: str = "cpu", keep_resume: bool = False) -> dict:
+    """Train ``job``'s model to its checkpoint and log, resuming from its epoch checkpoint if one is
+    there. ``keep_resume``: leave the epoch checkpoint in place (a job of several models deletes its
+    members' only once all are written, so a kill mid-way loses no finished member: batches.py)."""
     spec = job.spec  # as given: what the checkpoint records and a resume compares
     settings = with_defaults(spec)  # what the loop reads
     cfg = settings["train"]
@@ -169,7 +172,8 @@ def train(job: TrainJob, device: str = "cpu") -> dict:
         "numerics": numerics.record(device),  # of the process that finished the training
     })
     write_jsonl(job.log_path, history)
-    job.resume_path.unlink(missing_ok=True)
+    if not keep_resume:
+        job.resume_path.unlink(missing_ok=True)
     return {"status": status, "history": history}
 
 

@@ -7,7 +7,7 @@ import shlex
 
 ENV = "../envs/implicit_repro.yaml"
 
-from implicit_repro.batches import eval_batches
+from implicit_repro.batches import batches
 from implicit_repro.config import Origin, load_schema, read_yaml, resolve
 from implicit_repro.numerics import shell_exports
 from implicit_repro.papers import ID_DIGITS, identity, known, part
@@ -52,7 +52,9 @@ RUNS = [r for p in PAPERS for r in configured(GRIDS[p].runs(CFG[p]))]
 # A job's outputs are named <key>-<identity> (papers/__init__.py: identity): a wildcard match finds its run.
 TRAINED = {r.stem("train"): r for r in RUNS}
 EVALUATED = {r.stem("evaluate"): r for r in RUNS}
-EVAL_BATCHES = eval_batches(RUNS, RES["evaluate"]["models_per_job"])
+# The jobs of several models (batches.py); a batch of one is made by the one-model rule.
+TRAIN_BATCHES = batches(RUNS, "train", RES["train"]["models_per_job"])
+EVAL_BATCHES = batches(RUNS, "evaluate", RES["evaluate"]["models_per_job"])
 
 
 def configured_datasets(paper):
@@ -108,6 +110,16 @@ def evaluated_run(w):
     return _run_named(EVALUATED, w, "metrics")
 
 
+def train_arguments(runs):
+    """The train command's arguments for ``runs``: spec, training data, checkpoint and training log of
+    each, in order, quoted for the shell."""
+    args = []
+    for r in runs:
+        args += ["--spec", as_json(r.train_job), "--data", r.train_data, "--model-out", r.path("checkpoints", "model.pt"),
+                 "--log-out", r.path("checkpoints", "train_log.jsonl")]
+    return shlex.join(args)
+
+
 def evaluate_arguments(runs):
     """The evaluate command's arguments for ``runs``: spec, checkpoint, training log and metrics file
     of each, in order, quoted for the shell."""
@@ -135,8 +147,16 @@ def data_outputs():
     return sorted(DATASETS) + sorted(DOWNLOADS)
 
 
+def checkpoints_of(runs):
+    return [r.path("checkpoints", "model.pt") for r in runs]
+
+
+def train_logs_of(runs):
+    return [r.path("checkpoints", "train_log.jsonl") for r in runs]
+
+
 def train_outputs():
-    return [r.path("checkpoints", "model.pt") for r in RUNS]
+    return checkpoints_of(RUNS)
 
 
 def metrics_of(runs):
@@ -155,7 +175,7 @@ def item_metrics(paper, item):
 def item_train_logs(paper, item):
     """The training logs of the same runs, in the same order: the wall-clock training time, which
     the deterministic metrics files do not hold."""
-    return [r.path("checkpoints", "train_log.jsonl") for r in item_runs(paper, item)]
+    return train_logs_of(item_runs(paper, item))
 
 
 # Items of the committed scale are paper_results/ and figures/, in git; any other scale's live under

@@ -42,8 +42,8 @@ for batch in EVAL_BATCHES:
         name:
             batch.rule_name
         input:
-            model=as_ancient([r.path("checkpoints", "model.pt") for r in batch.runs]),
-            train_log=as_ancient([r.path("checkpoints", "train_log.jsonl") for r in batch.runs]),
+            model=as_ancient(checkpoints_of(batch.runs)),
+            train_log=as_ancient(train_logs_of(batch.runs)),
             splits=as_ancient(sorted({p for r in batch.runs for p in r.eval_data})),
         output:
             metrics_of(batch.runs),
