@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from implicit_repro.papers.anil2022.claims import (AA_MOVED, COLLAPSE_DROP, CONVERGED_RESIDUAL, LEARNED_ACCURACY,
                                                   MIN_PER_CLASS, ROOM)
-from implicit_repro.papers.anil2022.difficulty import HEAD_CONVS, convs_per_iteration, training_reach
+from implicit_repro.papers.anil2022.difficulty import (HEAD_CONVS, convs_per_iteration, reach_by_arm, training_iters,
+                                                      training_reach)
 from implicit_repro.results.scorecard import MIN_FOR_CORRELATION, MIN_PER_GROUP
 from implicit_repro.results.stats import MIN_DEFINED, RESAMPLES
 
@@ -54,9 +55,19 @@ TASK_CHOICES = {
     ],
 }
 
+def _deeper_arms(t: dict) -> dict[str, int]:
+    """The arms that train deeper than the fixed budget (a randomized budget), with their reach."""
+    return {arm: reach for arm, reach in reach_by_arm(t).items() if reach > training_reach(t)}
+
+
 def _reach(t: dict) -> str:
-    return (f"the training budget reaches {training_reach(t)} positions ({t['train']['iters']} iterations × "
+    deeper = _deeper_arms(t)
+    text = (f"the training budget reaches {training_reach(t)} positions ({t['train']['iters']} iterations × "
             f"{convs_per_iteration(t['model']['blocks'])} convolutions, then the {HEAD_CONVS} of the head)")
+    if deeper:
+        text += "; " + ", ".join(f"the {arm} arm trains some batches at up to {training_iters(t, arm)} iterations "
+                                 f"and reaches {reach}" for arm, reach in deeper.items())
+    return text
 
 
 def _prefix_harder(t: dict) -> str:
@@ -65,9 +76,23 @@ def _prefix_harder(t: dict) -> str:
     verdict = (f"every harder length ({bits}) is beyond it: more iterations are needed, by the same algorithm"
                if not within else f"the harder lengths {within} are NOT beyond it: the training budget already "
                                   "covers them, so a gain there is not upward generalization")
+    arms = [f"{[b for b in bits if b - 1 <= r]} lie within the {arm} arm's reach ({r}), so a gain of that arm there "
+            "is not upward generalization" for arm, r in _deeper_arms(t).items() if any(b - 1 <= r for b in bits)]
     return (f"Harder is harder when it outruns the reach: {_reach(t)}; the last bit of an n-bit string depends on "
             f"the first, n − 1 positions away. Every training string ({t['data']['train_bits']} bits) is "
-            f"{'within reach' if t['data']['train_bits'] - 1 <= reach else 'BEYOND reach'}, and {verdict}.")
+            f"{'within reach' if t['data']['train_bits'] - 1 <= reach else 'BEYOND reach'}, and {verdict}"
+            + "".join(f"; but the lengths {a}" for a in arms) + ".")
+
+
+def _mazes_harder(t: dict) -> str:
+    deeper = ", ".join(_deeper_arms(t))
+    return (f"Harder is harder where paths outrun the reach: {_reach(t)}; a maze needs about its path's length in "
+            "pixels (information travels along the corridor). At `small`, tests/test_difficulty.py draws mazes and "
+            f"checks that every training path (size {t['data']['train_size']}) is within reach and that the median "
+            "path of each harder size is beyond it (sizes 7 and 9, used before, were not: their median paths were "
+            "within reach)" + (f". For the {deeper} arm it is not: its deeper reach covers the median harder path "
+                               "(recorded there as an expected failure), so a gain of that arm is not upward "
+                               "generalization in this sense" if deeper else "") + ".")
 
 
 # Where no receptive field bounds a task, the iterations a split needs are read off the trained models
@@ -79,12 +104,7 @@ AT_REST = ("This README's training-outcome table measures it on the trained mode
 # Why each harder split is harder (papers/anil2022/difficulty.py; tests/test_difficulty.py checks it at small).
 HARDER_IS_HARDER = {
     "prefix_sums": _prefix_harder,
-    "mazes": lambda t: (
-        f"Harder is harder where paths outrun the reach: {_reach(t)}; a maze needs about its path's length in "
-        "pixels (information travels along the corridor). At `small`, tests/test_difficulty.py draws mazes and "
-        f"checks that every training path (size {t['data']['train_size']}) is within reach and that the median "
-        f"path of each harder size is beyond it (sizes 7 and 9, used before, were not: their median paths were "
-        "within reach)."),
+    "mazes": _mazes_harder,
     "matrix_inversion": lambda t: (
         "Harder is not shown to be harder in computation: a smaller c makes A worse conditioned (the paper's "
         "split), but no receptive field bounds what the training budget can do, and a learned cell need not "

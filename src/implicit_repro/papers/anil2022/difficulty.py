@@ -13,8 +13,11 @@ information one position (pixel) per layer.
   travels along the corridor, so an instance needs about the path's length in pixels (each raster
   pixel of the maze is a 2x2 block, so a path covering p pixels is p / 2 long).
 
-tests/test_difficulty.py checks the committed scale (small) with these: every training instance within
-the training reach, and the typical (median) instance of every harder split beyond it. The paper
+An arm trained with a randomized budget (random_budget) trains some batches at ``budget_max``
+iterations, so its reach is that of ``budget_max``, farther than the fixed budget's.
+
+tests/test_difficulty.py checks the committed scale (small) with these, arm by arm: every training
+instance within the training reach, and the typical (median) instance of every harder split beyond it. The paper
 preset keeps the paper's sizes, some of which its longer training budget already reaches; the
 README's Choices say which.
 """
@@ -22,6 +25,8 @@ README's Choices say which.
 from __future__ import annotations
 
 import numpy as np
+
+from implicit_repro.interventions import get_intervention
 
 HEAD_CONVS = 3  # the readout heads of both tasks: three 3-wide convolutions after the last iteration
 
@@ -31,9 +36,23 @@ def convs_per_iteration(blocks: int) -> int:
     return 1 + 2 * blocks
 
 
-def training_reach(task_cfg: dict) -> int:
-    """Positions (pixels) information travels through the training budget's iterations and the head."""
-    return task_cfg["train"]["iters"] * convs_per_iteration(task_cfg["model"]["blocks"]) + HEAD_CONVS
+def training_iters(task_cfg: dict, intervention: str = "baseline") -> int:
+    """The most iterations an arm trains with: the fixed budget, or for a randomized budget its
+    ``budget_max`` (some batches of such an arm train that deep, so its models may have learned to
+    carry information that far)."""
+    if get_intervention(intervention).budget == "random":
+        return max(task_cfg["train"]["iters"], task_cfg["intervention_params"]["budget_max"])
+    return task_cfg["train"]["iters"]
+
+
+def training_reach(task_cfg: dict, intervention: str = "baseline") -> int:
+    """Positions (pixels) information travels through an arm's deepest training budget and the head."""
+    return training_iters(task_cfg, intervention) * convs_per_iteration(task_cfg["model"]["blocks"]) + HEAD_CONVS
+
+
+def reach_by_arm(task_cfg: dict) -> dict[str, int]:
+    """The training reach of each intervention the task trains."""
+    return {i: training_reach(task_cfg, i) for i in task_cfg["interventions"]}
 
 
 def needed_reach(task: str, data: dict) -> np.ndarray:
@@ -47,9 +66,11 @@ def needed_reach(task: str, data: dict) -> np.ndarray:
     raise ValueError(f"no reach is defined for task {task!r} (prefix_sums and mazes have one)")
 
 
-def harder_is_harder(task: str, task_cfg: dict, train: dict, harder: dict[str, dict]) -> dict:
-    """The check of the module docstring: ``{"reach", "train_max", "harder_median": {split: ...}, "ok"}``."""
-    reach = training_reach(task_cfg)
+def harder_is_harder(task: str, task_cfg: dict, train: dict, harder: dict[str, dict],
+                     intervention: str = "baseline") -> dict:
+    """The check of the module docstring for one arm: ``{"reach", "train_max", "harder_median": {split:
+    ...}, "ok"}``."""
+    reach = training_reach(task_cfg, intervention)
     train_max = float(needed_reach(task, train).max())
     medians = {name: float(np.median(needed_reach(task, data))) for name, data in harder.items()}
     return {"reach": reach, "train_max": train_max, "harder_median": medians,
