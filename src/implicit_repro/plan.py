@@ -73,13 +73,14 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
             run_work = grid.work(section, run)
             run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
             configured.append(run)
-            work[run] = run_work
+            work[run.stem("train")] = run_work
         for stage in ("train", "evaluate"):
             for batch in batches(configured, stage, cfg["resources"][stage]["models_per_job"]):
                 # a batch's models run one after another: work adds up, the peak is its largest model's
-                activations = max(work[r]["activations"] for r in batch.runs) if stage == "train" else 0.0
-                out.append(Job(stage, paper, batch.stem, _match(batch.runs[0]),
-                               sum(work[r][stage] for r in batch.runs), activations,
+                members = [work[r.stem("train")] for r in batch.runs]
+                activations = max(w["activations"] for w in members) if stage == "train" else 0.0
+                out.append(Job(stage, paper, batch.stem, _match(batch.runs[0]), sum(w[stage] for w in members),
+                               activations,
                                tuple(r.stem(stage) for r in batch.runs)))
     return out
 

@@ -80,7 +80,9 @@ def as_ancient(paths):
     by its identity (papers/__init__.py), so one that exists is the one the job needs, whatever its
     time: `dvc pull` restores files in no particular order (a checkpoint older than its data) and
     `git clone` writes paper_results/README.md before the items it indexes; timestamps would rerun
-    what is current. A file being remade in the same run still reruns its consumers."""
+    what is current. A missing file is made before its consumers run; a file that exists and is
+    remade (--forcerun) does not rerun its consumers by itself (Snakemake skips consumers whose inputs
+    are all ancient and present), so the README says to force every later stage too."""
     return [ancient(p) for p in paths]
 
 

@@ -6,7 +6,7 @@
 EVALUATE = "python -m implicit_repro evaluate {params.models} --threads {threads} --device {params.device} 2> {log}"
 
 
-# One model per job: a batch of one, or a target named on the command line.
+# One model per job: a batch of one.
 rule evaluate:
     input:  # named by identity, compared by name: see as_ancient
         model=lambda w: ancient(evaluated_run(w).path("checkpoints", "model.pt")),
@@ -33,7 +33,8 @@ rule evaluate:
 
 
 # Several models per job: one rule per job, as its outputs share no wildcard. Snakemake prefers a rule
-# without wildcards to `evaluate` for the same file, so each of these files is made here.
+# without wildcards to `evaluate` for the same file, so each of these files is made here (a metrics
+# file named on the command line evaluates its whole batch).
 for batch in EVAL_BATCHES:
     if len(batch.runs) == 1:
         continue

@@ -3,11 +3,9 @@
 # one after another in one process (batches.py: a job pays Python's and torch's start once).
 
 
-TRAIN = ("python -m implicit_repro train {params.models} --threads {threads} --device {params.device} "
-         "2> {log}")
-
-
-# One model per job: a batch of one, or a target named on the command line.
+# One model per job: a batch of one. Its params and command are those of the rule before batches
+# existed, so that Snakemake's records of a workspace trained one model per job (smoke, paper) still
+# match and nothing retrains.
 rule train:
     input:
         data=lambda w: ancient(trained_run(w).train_data),  # named by identity: see as_ancient
@@ -15,7 +13,7 @@ rule train:
         model="checkpoints/{paper}/{task}/{run}/seed{seed}-{id}/model.pt",
         log="checkpoints/{paper}/{task}/{run}/seed{seed}-{id}/train_log.jsonl",
     params:
-        models=lambda w: train_arguments([trained_run(w)]),
+        spec=lambda w: as_json(trained_run(w).train_job),
         device=CFG["device"],
     log:
         "logs/train/{paper}/{task}/{run}/seed{seed}-{id}.log",
@@ -29,13 +27,18 @@ rule train:
         runtime=RES["train"]["runtime"],
         gpu=RES["train"].get("gpu", 0),
     shell:
-        TRAIN
+        "python -m implicit_repro train --spec {params.spec:q} --data {input.data} "
+        "--model-out {output.model} --log-out {output.log} --threads {threads} "
+        "--device {params.device} 2> {log}"
 
 
 # Several models per job: one rule per job, as its outputs share no wildcard. Snakemake prefers a rule
-# without wildcards to `train` for the same file, so each of these files is made here. A job killed
-# mid-way loses its outputs (Snakemake deletes an incomplete job's), not its members' epoch checkpoints
-# (train.py: kept until the whole batch has finished), so its rerun writes the finished members at once.
+# without wildcards to `train` for the same file, so each of these files is made here (a checkpoint
+# named on the command line trains its whole batch). A job killed mid-way loses its outputs (Snakemake
+# deletes an incomplete job's), not its members' epoch checkpoints (kept until the whole batch has
+# finished), so its rerun writes the finished members at once. A job reruns whole when one member's
+# files are missing or its membership changes (a seed added): its other members retrain too, to the
+# same bytes on the same machine (README, "Outputs are named by their identity").
 for batch in TRAIN_BATCHES:
     if len(batch.runs) == 1:
         continue
@@ -63,7 +66,7 @@ for batch in TRAIN_BATCHES:
             runtime=RES["train"]["runtime"] * len(batch.runs),
             gpu=RES["train"].get("gpu", 0),
         shell:
-            TRAIN
+            "python -m implicit_repro train {params.models} --threads {threads} --device {params.device} 2> {log}"
 
 
 rule train_all:
