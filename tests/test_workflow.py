@@ -215,6 +215,26 @@ def test_evaluation_jobs_of_several_models_write_the_metrics_of_one_model_per_jo
         assert filecmp.cmp(clone / rel, smoke_run / rel, shallow=False), rel
 
 
+def test_training_jobs_of_several_models_write_the_checkpoints_of_one_model_per_job(smoke_run, tmp_path):
+    """`resources.train.models_per_job: 2` (smoke trains one model per job): the seeds of a point of the
+    design space are trained two at a time, by the generated rules (batches.py), into the very
+    checkpoints, byte for byte, that the one-model jobs wrote; no epoch checkpoint is left behind."""
+    clone = tmp_path / "clone"
+    shutil.copytree(smoke_run, clone, symlinks=True,
+                    ignore=shutil.ignore_patterns("checkpoints", "results", "logs", ".snakemake"))
+    proc = run([tool("snakemake"), "train_all", *SMOKE, "overrides={resources: {train: {models_per_job: 2}}}"],
+               cwd=clone)
+    batched = sorted(p.name for p in (clone / "logs/benchmark/train").rglob("seeds*.tsv"))
+    assert batched and all(re.fullmatch(r"seeds(\d+)-(\d+)-[0-9a-f]{8}\.tsv", n) for n in batched), batched
+    assert re.search(r"^(local)?rule train_anil2022_prefix_sums_\w+_seeds0_1_[0-9a-f]{8}:$", proc.stdout + proc.stderr,
+                     re.M)
+    checkpoints = lambda root: sorted(p.relative_to(root) for p in (root / "checkpoints").rglob("model.pt"))  # noqa: E731
+    assert checkpoints(clone) == checkpoints(smoke_run)
+    for rel in checkpoints(smoke_run):
+        assert filecmp.cmp(clone / rel, smoke_run / rel, shallow=False), rel
+    assert not list((clone / "checkpoints").rglob("*.resume.pt"))
+
+
 def test_portable_numerics_and_a_gpu_name_every_job_apart(project):
     """The rules pass the configured specs (numerics mode, device) and name each output by them: a dry
     run in portable mode, or training on a GPU, shares no training output with the native CPU one."""
