@@ -198,39 +198,28 @@ def test_missing_metrics_are_regenerated_despite_committed_results(smoke_run, tm
     assert re.search(rf"^train\s+{expected_models('smoke')}$", proc.stdout, re.M)
 
 
-def test_evaluation_jobs_of_several_models_write_the_metrics_of_one_model_per_job(smoke_run, tmp_path):
-    """`resources.evaluate.models_per_job: 2` (smoke evaluates one model per job): the seeds of a point
-    of the design space are evaluated two at a time, by the generated rules (batches.py), into the
-    very files, byte for byte, that the one-model jobs wrote."""
-    clone = tmp_path / "clone"
-    shutil.copytree(smoke_run, clone, symlinks=True, ignore=shutil.ignore_patterns("results", "logs", ".snakemake"))
-    proc = run([tool("snakemake"), "evaluate_all", *SMOKE, "overrides={resources: {evaluate: {models_per_job: 2}}}"],
-               cwd=clone)
-    batched = sorted(p.name for p in (clone / "logs/benchmark/evaluate").rglob("seeds*.tsv"))
-    assert batched and all(re.fullmatch(r"seeds(\d+)-(\d+)-[0-9a-f]{8}\.tsv", n) for n in batched), batched
-    assert re.search(r"^(local)?rule evaluate_anil2022_prefix_sums_\w+_seeds0_1_[0-9a-f]{8}:$", proc.stdout + proc.stderr,
-                     re.M)
-    assert metrics_files(clone) == metrics_files(smoke_run)
-    for rel in metrics_files(smoke_run):
-        assert filecmp.cmp(clone / rel, smoke_run / rel, shallow=False), rel
+# stage: (what the clone leaves out so that the batched rules remake it, the files compared, byte for byte)
+BATCHED_STAGES = {"evaluate": (("results",), "results", "metrics.json"),
+                  "train": (("checkpoints", "results"), "checkpoints", "model.pt")}
 
 
-def test_training_jobs_of_several_models_write_the_checkpoints_of_one_model_per_job(smoke_run, tmp_path):
-    """`resources.train.models_per_job: 2` (smoke trains one model per job): the seeds of a point of the
-    design space are trained two at a time, by the generated rules (batches.py), into the very
-    checkpoints, byte for byte, that the one-model jobs wrote; no epoch checkpoint is left behind."""
+@pytest.mark.parametrize("stage", ["evaluate", "train"])
+def test_jobs_of_several_models_write_the_files_of_one_model_per_job(smoke_run, tmp_path, stage):
+    """`resources.<stage>.models_per_job: 2` (smoke runs one model per job): the seeds of a point of the
+    design space are trained or evaluated two at a time, by the generated rules (batches.py), into the
+    very files, byte for byte, that the one-model jobs wrote; no epoch checkpoint is left behind."""
+    left_out, folder, name = BATCHED_STAGES[stage]
     clone = tmp_path / "clone"
-    shutil.copytree(smoke_run, clone, symlinks=True,
-                    ignore=shutil.ignore_patterns("checkpoints", "results", "logs", ".snakemake"))
-    proc = run([tool("snakemake"), "train_all", *SMOKE, "overrides={resources: {train: {models_per_job: 2}}}"],
+    shutil.copytree(smoke_run, clone, symlinks=True, ignore=shutil.ignore_patterns(*left_out, "logs", ".snakemake"))
+    proc = run([tool("snakemake"), f"{stage}_all", *SMOKE, f"overrides={{resources: {{{stage}: {{models_per_job: 2}}}}}}"],
                cwd=clone)
-    batched = sorted(p.name for p in (clone / "logs/benchmark/train").rglob("seeds*.tsv"))
+    batched = sorted(p.name for p in (clone / "logs/benchmark" / stage).rglob("seeds*.tsv"))
     assert batched and all(re.fullmatch(r"seeds(\d+)-(\d+)-[0-9a-f]{8}\.tsv", n) for n in batched), batched
-    assert re.search(r"^(local)?rule train_anil2022_prefix_sums_\w+_seeds0_1_[0-9a-f]{8}:$", proc.stdout + proc.stderr,
-                     re.M)
-    checkpoints = lambda root: sorted(p.relative_to(root) for p in (root / "checkpoints").rglob("model.pt"))  # noqa: E731
-    assert checkpoints(clone) == checkpoints(smoke_run)
-    for rel in checkpoints(smoke_run):
+    assert re.search(rf"^(local)?rule {stage}_anil2022_prefix_sums_\w+_seeds0_1_[0-9a-f]{{8}}:$",
+                     proc.stdout + proc.stderr, re.M)
+    files = lambda root: sorted(p.relative_to(root) for p in (root / folder).rglob(name))  # noqa: E731
+    assert files(clone) == files(smoke_run)
+    for rel in files(smoke_run):
         assert filecmp.cmp(clone / rel, smoke_run / rel, shallow=False), rel
     assert not list((clone / "checkpoints").rglob("*.resume.pt"))
 

@@ -78,7 +78,7 @@ def cmd_train(args) -> None:
     jobs = [TrainJob(spec, Path(data), Path(model), Path(log))
             for spec, data, model, log in zip(specs, args.data, args.model_out, args.log_out)]
     for job in jobs:
-        train(job, device=_device(args.device), keep_resume=n > 1)
+        train(job, device=_device(args.device), keep_resume=True)
     for job in jobs:
         job.resume_path.unlink(missing_ok=True)
 

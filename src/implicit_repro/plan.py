@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from implicit_repro.batches import batches
+from implicit_repro.batches import STAGES, batches
 from implicit_repro.errors import ReproError
 from implicit_repro.papers import part
 
@@ -74,14 +74,13 @@ def jobs(cfg: dict, papers: list[str]) -> list[Job]:
             run = run.configured(cfg["numerics"], cfg["device"])  # part of the identity, so of the file names
             configured.append(run)
             work[run.stem("train")] = run_work
-        for stage in ("train", "evaluate"):
+        for stage in STAGES:
             for batch in batches(configured, stage, cfg["resources"][stage]["models_per_job"]):
                 # a batch's models run one after another: work adds up, the peak is its largest model's
                 members = [work[r.stem("train")] for r in batch.runs]
                 activations = max(w["activations"] for w in members) if stage == "train" else 0.0
                 out.append(Job(stage, paper, batch.stem, _match(batch.runs[0]), sum(w[stage] for w in members),
-                               activations,
-                               tuple(r.stem(stage) for r in batch.runs)))
+                               activations, tuple(r.stem(stage) for r in batch.runs)))
     return out
 
 

@@ -112,24 +112,24 @@ def evaluated_run(w):
     return _run_named(EVALUATED, w, "metrics")
 
 
+def command_arguments(runs, per_run):
+    """A train or evaluate command's arguments for ``runs``: ``per_run(r)``'s flags and values for each
+    run, in order, quoted for the shell."""
+    return shlex.join([arg for r in runs for arg in per_run(r)])
+
+
 def train_arguments(runs):
-    """The train command's arguments for ``runs``: spec, training data, checkpoint and training log of
-    each, in order, quoted for the shell."""
-    args = []
-    for r in runs:
-        args += ["--spec", as_json(r.train_job), "--data", r.train_data, "--model-out", r.path("checkpoints", "model.pt"),
-                 "--log-out", r.path("checkpoints", "train_log.jsonl")]
-    return shlex.join(args)
+    """Spec, training data, checkpoint and training log of each run."""
+    return command_arguments(runs, lambda r: ["--spec", as_json(r.train_job), "--data", r.train_data,
+                                              "--model-out", r.path("checkpoints", "model.pt"),
+                                              "--log-out", r.path("checkpoints", "train_log.jsonl")])
 
 
 def evaluate_arguments(runs):
-    """The evaluate command's arguments for ``runs``: spec, checkpoint, training log and metrics file
-    of each, in order, quoted for the shell."""
-    args = []
-    for r in runs:
-        args += ["--spec", as_json(r.eval_job), "--model", r.path("checkpoints", "model.pt"),
-                 "--train-log", r.path("checkpoints", "train_log.jsonl"), "--out", r.path("results", "metrics.json")]
-    return shlex.join(args)
+    """Spec, checkpoint, training log and metrics file of each run."""
+    return command_arguments(runs, lambda r: ["--spec", as_json(r.eval_job), "--model", r.path("checkpoints", "model.pt"),
+                                              "--train-log", r.path("checkpoints", "train_log.jsonl"),
+                                              "--out", r.path("results", "metrics.json")])
 
 
 def dataset_of(w):
