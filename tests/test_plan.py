@@ -3,6 +3,7 @@ and RATE x work on it) every estimate has a known answer; on the reference timin
 each predicts the other within 2x; and on a fresh clone (no logs) the plan answers from those."""
 
 import math
+import re
 
 import pytest
 
@@ -176,3 +177,25 @@ def test_plan_answers_on_a_fresh_clone_from_the_reference_timings(tmp_path, caps
     about = reference("small")[1]
     assert "the reference timings shipped with the project" in out and about["cpu"] in out
     assert "anil2022" in out and "evaluate" in out and "GPU" in out
+
+
+def test_kinds_of_job_missing_from_the_logs_are_timed_by_the_reference(tmp_path, capsys):
+    """Logs of a partial run (only the baseline jobs): the plan says which kinds of job it has no
+    timing for and takes theirs from the shipped reference timings, or, told to read logs only, says
+    that it falls back. Before, it fitted on the partial logs without a word."""
+    smoke = cfg("smoke")
+    measured = [j for j in plan.jobs(smoke, ["anil2022"]) if "/baseline/" in j.key]
+    write_logs(tmp_path, measured)
+    timings = plan.timings_from_logs(plan.jobs(smoke, ["anil2022"]), tmp_path, "smoke")
+    missing = plan.uncovered(plan.jobs(smoke, ["anil2022"]), timings)
+    assert missing and all("baseline" not in key for _, key in missing)
+    assert ("train", "anil2022/prefix_sums/mixed_init") in missing
+    args = ["plan", "--scale", "small", "--measured-scale", "smoke", "--logs", str(tmp_path),
+            "--config", str(ROOT / "config/config.yaml"), "--papers", str(ROOT / "config/papers.yaml")]
+    main(args)
+    out = capsys.readouterr().out
+    assert re.search(r"\d+ kind\(s\) of job with no timing there \(evaluate anil2022/", out)
+    assert "timed by benchmarks/timings/smoke.tsv" in out
+    main(args + ["--timings", "logs"])
+    out = capsys.readouterr().out
+    assert "no timing there" in out and "nearest measured kind" in out and "timed by" not in out

@@ -182,6 +182,16 @@ def cmd_plan(args) -> None:
         return
     if any(t.rule in plan.SCALED for t in timings):
         source = f"{logs}/ (each job's log and benchmark file), measured on this machine ({numerics.cpu_model()})"
+        missing = plan.uncovered(measured_jobs, timings)
+        kinds = ", ".join(f"{rule} {key}" for rule, key in sorted(missing)[:3]) + (", ..." if len(missing) > 3 else "")
+        if missing and args.timings != "logs" and reference.exists():
+            shipped, about = plan.read_reference(reference)
+            timings += [t for t in shipped if (t.rule, t.match) in missing]
+            source += (f"; {len(missing)} kind(s) of job with no timing there ({kinds}) are timed by "
+                       f"{reference.relative_to(root)}, measured on {about.get('cpu', '?')}")
+        elif missing:
+            source += (f"; {len(missing)} kind(s) of job have no timing there ({kinds}): each is estimated at the "
+                       "rate of the nearest measured kind of its paper, where there is one")
     elif args.timings != "logs" and reference.exists():
         timings, about = plan.read_reference(reference)
         source = (f"{reference.relative_to(root)}, the reference timings shipped with the project, measured on "

@@ -164,6 +164,14 @@ def timings_from_logs(measured_jobs: list[Job], logs: Path, scale: str) -> list[
     return out
 
 
+def uncovered(measured_jobs: list[Job], timings: list[Timing]) -> set[tuple[str, str]]:
+    """(rule, most specific match key) of the measured training and evaluation jobs that no timing
+    covers: kinds of job this checkout has not run yet, or ran under other names (one model per job,
+    before training was batched)."""
+    covered = {(t.rule, t.match) for t in timings}
+    return {(j.rule, "/".join(j.match[0])) for j in measured_jobs if j.rule in SCALED} - covered
+
+
 def write_reference(path: Path, timings: list[Timing], about: dict[str, str]) -> None:
     """The shipped reference timings: ``about`` (scale, CPU model, date, ...) as `# key: value`
     lines, then one tab-separated row per job."""
