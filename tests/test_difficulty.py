@@ -31,15 +31,9 @@ def sample_splits(task: str, t: dict) -> list[tuple[str, dict]]:
 
 
 def arms(scale: str, task: str):
-    """Each arm the task trains; an arm whose randomized budget reaches past the median harder instance
-    at small is an expected failure, named with what it means (the Choices of paper_results/README.md
-    say it too)."""
-    within = {("mazes", "random_budget"): "its batches at 12 iterations reach 63 pixels, past size 13's median path",
-              ("prefix_sums", "random_budget"): "its batches at 12 iterations reach 39 positions, past bits32's 31"}
+    """Each arm the task trains: a harder split must lie beyond the reach of every arm's deepest budget."""
     for arm in task_config(scale, task)["interventions"]:
-        reason = within.get((task, arm))
-        yield pytest.param(scale, task, arm, marks=pytest.mark.xfail(strict=True, reason=reason) if reason else (),
-                           id=f"{scale}-{task}-{arm}")
+        yield pytest.param(scale, task, arm, id=f"{scale}-{task}-{arm}")
 
 
 # small only: the paper preset keeps the paper's sizes, some of them within its reach (Choices says which)
