@@ -103,20 +103,31 @@ def bits6(tmp_path):
     return tmp_path
 
 
+# Two seeds run together in both orders, and each alone: (folder, seeds of one process)
+ORDERS = (("together", (0, 1)), ("reversed", (1, 0)), ("alone", (0,)), ("alone", (1,)))
+
+
+def assert_each_model_as_alone(root, suffix):
+    """Per seed, the file written in either batch is byte for byte the one written alone, and the two
+    seeds' files differ (one model's file written for both would not)."""
+    for name in ("s0", "s1"):
+        alone = root / "alone" / f"{name}.{suffix}"
+        for folder in ("together", "reversed"):
+            assert filecmp.cmp(root / folder / f"{name}.{suffix}", alone, shallow=False), (name, folder)
+    assert not filecmp.cmp(root / "alone" / f"s0.{suffix}", root / "alone" / f"s1.{suffix}", shallow=False)
+
+
 def test_a_model_trained_in_a_batch_gets_the_checkpoint_it_gets_alone(bits6):
     """Two seeds trained together in both orders and each alone: per seed the same checkpoint, byte for
     byte, and the same log but its seconds (a job whose first model left a draw, a setting or its
     optimizer behind for the second would differ); no epoch checkpoint is left behind."""
-    for folder, members in (("together", [(0, 2), (1, 2)]), ("reversed", [(1, 2), (0, 2)]), ("alone", [(0, 2)]),
-                            ("alone", [(1, 2)])):
-        proc = train_cli(bits6 / folder, *members)
+    for folder, seeds in ORDERS:
+        proc = train_cli(bits6 / folder, *((seed, 2) for seed in seeds))
         assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_each_model_as_alone(bits6, "pt")
     for name in ("s0", "s1"):
-        alone = bits6 / "alone" / f"{name}.pt"
         for folder in ("together", "reversed"):
-            assert filecmp.cmp(bits6 / folder / f"{name}.pt", alone, shallow=False), (name, folder)
             assert without_seconds(bits6 / folder / f"{name}.jsonl") == without_seconds(bits6 / "alone" / f"{name}.jsonl")
-    assert not filecmp.cmp(bits6 / "alone/s0.pt", bits6 / "alone/s1.pt", shallow=False)
     assert not list(bits6.rglob("*.resume.pt"))
 
 
@@ -161,22 +172,16 @@ def evaluate(folder, *models):
     return cli(folder.parent, "evaluate", *args)
 
 
-def test_a_model_evaluated_in_a_batch_gets_the_metrics_file_it_gets_alone(tmp_path):
+def test_a_model_evaluated_in_a_batch_gets_the_metrics_file_it_gets_alone(bits6):
     """Two models of different seeds, evaluated together in both orders and each alone: four metrics
     files, byte for byte the same per model (a job that read one checkpoint for both, or whose first
     evaluation left a draw or a setting behind for the second, would differ)."""
-    save_dataset(tmp_path / "bits6.pt", prefix_sums.generate(6, 64, generator("batches", 6)), {"bits": 6})
     for seed in (0, 1):
-        train(TrainJob(spec(seed=seed), tmp_path / "bits6.pt", tmp_path / f"s{seed}.pt", tmp_path / f"s{seed}.jsonl"))
-    for folder, models in (("together", ["s0", "s1"]), ("reversed", ["s1", "s0"]), ("alone", ["s0"]),
-                           ("alone", ["s1"])):
-        proc = evaluate(tmp_path / folder, *models)
+        train(TrainJob(spec(seed=seed), bits6 / "bits6.pt", bits6 / f"s{seed}.pt", bits6 / f"s{seed}.jsonl"))
+    for folder, seeds in ORDERS:
+        proc = evaluate(bits6 / folder, *(f"s{seed}" for seed in seeds))
         assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("s0", "s1"):
-        alone = tmp_path / "alone" / f"{name}.json"
-        for folder in ("together", "reversed"):
-            assert filecmp.cmp(tmp_path / folder / f"{name}.json", alone, shallow=False), (name, folder)
-    assert not filecmp.cmp(tmp_path / "alone/s0.json", tmp_path / "alone/s1.json", shallow=False)
+    assert_each_model_as_alone(bits6, "json")
 
 
 def test_evaluate_refuses_arguments_that_do_not_pair_up(tmp_path):

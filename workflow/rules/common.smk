@@ -112,6 +112,19 @@ def evaluated_run(w):
     return _run_named(EVALUATED, w, "metrics")
 
 
+# The files of one run: its checkpoint and training log (train), its metrics file (evaluate).
+def checkpoint_of(r):
+    return r.path("checkpoints", "model.pt")
+
+
+def train_log_of(r):
+    return r.path("checkpoints", "train_log.jsonl")
+
+
+def metrics_file_of(r):
+    return r.path("results", "metrics.json")
+
+
 def command_arguments(runs, per_run):
     """A train or evaluate command's arguments for ``runs``: ``per_run(r)``'s flags and values for each
     run, in order, quoted for the shell."""
@@ -121,15 +134,13 @@ def command_arguments(runs, per_run):
 def train_arguments(runs):
     """Spec, training data, checkpoint and training log of each run."""
     return command_arguments(runs, lambda r: ["--spec", as_json(r.train_job), "--data", r.train_data,
-                                              "--model-out", r.path("checkpoints", "model.pt"),
-                                              "--log-out", r.path("checkpoints", "train_log.jsonl")])
+                                              "--model-out", checkpoint_of(r), "--log-out", train_log_of(r)])
 
 
 def evaluate_arguments(runs):
     """Spec, checkpoint, training log and metrics file of each run."""
-    return command_arguments(runs, lambda r: ["--spec", as_json(r.eval_job), "--model", r.path("checkpoints", "model.pt"),
-                                              "--train-log", r.path("checkpoints", "train_log.jsonl"),
-                                              "--out", r.path("results", "metrics.json")])
+    return command_arguments(runs, lambda r: ["--spec", as_json(r.eval_job), "--model", checkpoint_of(r),
+                                              "--train-log", train_log_of(r), "--out", metrics_file_of(r)])
 
 
 def dataset_of(w):
@@ -150,11 +161,11 @@ def data_outputs():
 
 
 def checkpoints_of(runs):
-    return [r.path("checkpoints", "model.pt") for r in runs]
+    return [checkpoint_of(r) for r in runs]
 
 
 def train_logs_of(runs):
-    return [r.path("checkpoints", "train_log.jsonl") for r in runs]
+    return [train_log_of(r) for r in runs]
 
 
 def train_outputs():
@@ -162,7 +173,7 @@ def train_outputs():
 
 
 def metrics_of(runs):
-    return [r.path("results", "metrics.json") for r in runs]
+    return [metrics_file_of(r) for r in runs]
 
 
 def evaluate_outputs():

@@ -9,8 +9,8 @@ EVALUATE = "python -m implicit_repro evaluate {params.models} --threads {threads
 # One model per job: a batch of one.
 rule evaluate:
     input:  # named by identity, compared by name: see as_ancient
-        model=lambda w: ancient(evaluated_run(w).path("checkpoints", "model.pt")),
-        train_log=lambda w: ancient(evaluated_run(w).path("checkpoints", "train_log.jsonl")),
+        model=lambda w: ancient(checkpoint_of(evaluated_run(w))),
+        train_log=lambda w: ancient(train_log_of(evaluated_run(w))),
         splits=lambda w: as_ancient(evaluated_run(w).eval_data),
     output:
         "results/{paper}/{task}/{run}/seed{seed}-{id}/metrics.json",
